@@ -1,0 +1,46 @@
+"""The Backend protocol: the only surface the harness sees of a framework.
+
+Nothing crosses it but NumPy arrays, Python numbers and the frozen spec. State (weights
+and optimizer slots) uses the canonical names of bench.nets: "G.0.w"; optimizer slots
+append ":m" / ":v" to a parameter name, and "G:t" / "D:t" count each optimizer's steps.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Protocol
+
+import numpy as np
+
+from bench.nets import Arch
+from bench.spec import RunSpec
+
+# Per-step metrics a backend may return; an algorithm without one leaves it out.
+METRICS = ("d_loss", "g_loss", "w_estimate", "gp", "d_real", "d_fake")
+
+
+class Backend(Protocol):
+    name: ClassVar[str]  # its key in backends.REGISTRY, which also lists its modes
+
+    def __init__(self, spec: RunSpec, arch: Arch, mode: str, device: str) -> None:
+        """device is "cpu" or "gpu"; the backend must use exactly that."""
+
+    def info(self) -> dict[str, str]:
+        """framework_version, device name, threads, precision flags in force."""
+
+    def load(self, state: dict[str, np.ndarray], data: np.ndarray) -> None:
+        """Take weights (and optimizer slots if present, else zeros) and the whole data set,
+        already in the arch's sample shape; place both on the device."""
+
+    def train(self, block: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run block["idx"].shape[0] generator iterations on a bench.stream.Block's arrays.
+        Returns host arrays of shape (steps,) per metric, the last critic update's values
+        for the critic metrics; returns only once the device has finished."""
+
+    def evaluate(self, block: dict[str, np.ndarray]) -> dict[str, float]:
+        """The first critic and generator losses of a block at the current weights, no update."""
+
+    def sample(self, z: np.ndarray) -> np.ndarray:
+        """G(z) in the canonical sample layout."""
+
+    def export(self) -> dict[str, np.ndarray]:
+        """Current weights and optimizer state under canonical names."""

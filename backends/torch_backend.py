@@ -1,0 +1,203 @@
+"""PyTorch backend: imperative nn.Modules and torch.optim, eager or torch.compile'd.
+
+torch.optim.Adam and RMSprop already use the spec's formulas (bench.optim), so they are
+configured from the spec rather than rewritten. Linear weights are stored (out, in), the
+transpose of the canonical layout, which load/export undo.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bench import gan
+from bench.nets import Act, Arch, Dense, Layer
+from bench.spec import Optimizer, RunSpec
+
+
+class Ops:
+    mean = staticmethod(torch.mean)
+    softplus = staticmethod(F.softplus)
+    sigmoid = staticmethod(torch.sigmoid)
+    sqrt = staticmethod(torch.sqrt)
+
+    @staticmethod
+    def sum_sq_rows(x: torch.Tensor) -> torch.Tensor:
+        return x.square().flatten(1).sum(1)
+
+
+def _layer(layer: Layer) -> nn.Module:
+    if isinstance(layer, Dense):
+        return nn.Linear(layer.n_in, layer.n_out, bias=layer.bias)
+    return {
+        "relu": nn.ReLU,
+        "sigmoid": nn.Sigmoid,
+        "tanh": nn.Tanh,
+        "leaky_relu": lambda: nn.LeakyReLU(layer.slope),
+    }[layer.kind]()
+
+
+def _params(net: str, seq: nn.Sequential) -> dict[str, nn.Parameter]:
+    """Canonical name -> parameter (weight names end in .w, biases in .b)."""
+    return {f"{net}.{i}.{n[0]}": p for i, m in enumerate(seq) for n, p in m.named_parameters()}
+
+
+def _optimizer(o: Optimizer, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+    if o.name == "adam":
+        return torch.optim.Adam(params, lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps)
+    return torch.optim.RMSprop(params, lr=o.lr, alpha=o.alpha, eps=o.eps)
+
+
+def _to_canonical(name: str, t: torch.Tensor) -> np.ndarray:
+    a = t.detach().cpu().numpy()
+    return a.T.copy() if name.endswith(".w") and a.ndim == 2 else a
+
+
+def _from_canonical(name: str, a: np.ndarray) -> np.ndarray:
+    return a.T if name.endswith(".w") and a.ndim == 2 else a
+
+
+class TorchBackend:
+    name = "torch"
+
+    def __init__(self, spec: RunSpec, arch: Arch, mode: str, device: str) -> None:
+        if device == "gpu" and not torch.cuda.is_available():
+            raise RuntimeError("--device gpu: torch sees no CUDA device")
+        self.spec, self.arch, self.mode, self.algo = spec, arch, mode, spec.algo
+        self.device = torch.device("cuda" if device == "gpu" else "cpu")
+        tf32 = spec.precision == "tf32"
+        torch.backends.cuda.matmul.allow_tf32 = tf32  # explicit: cuDNN conv defaults to on
+        torch.backends.cudnn.allow_tf32 = tf32
+        torch.set_float32_matmul_precision("high" if tf32 else "highest")
+        self.G = nn.Sequential(*map(_layer, arch.generator)).to(self.device)
+        self.D = nn.Sequential(*map(_layer, arch.critic)).to(self.device)
+        self.params = {**_params("G", self.G), **_params("D", self.D)}
+        self.opt = {
+            "G": _optimizer(self.algo.g_opt, list(self.G.parameters())),
+            "D": _optimizer(self.algo.d_opt, list(self.D.parameters())),
+        }
+        self.critic_step, self.generator_step = self._critic_update, self._generator_update
+        self.note = ""
+        if mode == "compile":
+            self.generator_step = torch.compile(self._generator_update)
+            if self.algo.gp_lambda:  # aot_autograd has no double backward: GP step stays eager
+                self.note = "critic step eager (torch.compile has no double backward)"
+            else:
+                self.critic_step = torch.compile(self._critic_update)
+        elif mode != "eager":
+            raise ValueError(f"torch has no mode {mode!r}")
+
+    def info(self) -> dict[str, str]:
+        dev = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu"
+        return {
+            "framework_version": torch.__version__,
+            "device_name": dev,
+            "threads": str(torch.get_num_threads()),
+            "precision": f"matmul_tf32={torch.backends.cuda.matmul.allow_tf32} "
+            f"cudnn_tf32={torch.backends.cudnn.allow_tf32}",
+            "note": self.note,
+        }
+
+    # -- state ---------------------------------------------------------------------------
+    def load(self, state: dict[str, np.ndarray], data: np.ndarray) -> None:
+        with torch.no_grad():
+            for name, p in self.params.items():
+                p.copy_(torch.from_numpy(_from_canonical(name, state[name])))
+        for net, opt in self.opt.items():
+            o = self.algo.d_opt if net == "D" else self.algo.g_opt
+            t = float(state.get(f"{net}:t", 0))
+            for name, p in self.params.items():
+                if not name.startswith(net + ".") or t == 0:
+                    continue
+                st = opt.state[p]
+                st["step"] = torch.tensor(t)
+                key = {"m": "exp_avg", "v": "exp_avg_sq" if o.name == "adam" else "square_avg"}
+                for slot in o.slots():
+                    st[key[slot]] = torch.from_numpy(
+                        _from_canonical(name, state[f"{name}:{slot}"]).copy()
+                    ).to(self.device)
+        self.data = torch.from_numpy(data).to(self.device)
+
+    def export(self) -> dict[str, np.ndarray]:
+        out = {name: _to_canonical(name, p) for name, p in self.params.items()}
+        for net, opt in self.opt.items():
+            o = self.algo.d_opt if net == "D" else self.algo.g_opt
+            key = {"m": "exp_avg", "v": "exp_avg_sq" if o.name == "adam" else "square_avg"}
+            t = 0
+            for name, p in self.params.items():
+                if not name.startswith(net + "."):
+                    continue
+                st = opt.state.get(p, {})
+                t = int(st["step"]) if "step" in st else 0
+                for slot in o.slots():
+                    val = st.get(key[slot], torch.zeros_like(p))
+                    out[f"{name}:{slot}"] = _to_canonical(name, val)
+            out[f"{net}:t"] = np.array(t, dtype=np.int64)
+        return out
+
+    # -- training ------------------------------------------------------------------------
+    def _critic_losses(self, x_real, z, alpha) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            fake = self.G(z)
+        m = gan.critic_loss(self.algo, Ops, self.D(x_real), self.D(fake))
+        if self.algo.gp_lambda:
+            x_hat = gan.interpolate(alpha, x_real, fake).requires_grad_(True)
+            (grad,) = torch.autograd.grad(self.D(x_hat).sum(), x_hat, create_graph=True)
+            m["gp"] = gan.gradient_penalty(Ops, grad)
+            m["d_loss"] = m["d_loss"] + self.algo.gp_lambda * m["gp"]
+        return m
+
+    def _clip(self) -> None:
+        with torch.no_grad():
+            for p in self.D.parameters():
+                p.clamp_(-self.algo.clip, self.algo.clip)
+
+    def _critic_update(self, x_real, z, alpha) -> dict[str, torch.Tensor]:
+        if self.algo.clip and self.algo.clip_before_update:
+            self._clip()
+        m = self._critic_losses(x_real, z, alpha)
+        self.opt["D"].zero_grad(set_to_none=True)
+        m["d_loss"].backward()
+        self.opt["D"].step()
+        if self.algo.clip and not self.algo.clip_before_update:
+            self._clip()
+        return {k: v.detach() for k, v in m.items()}
+
+    def _generator_update(self, z) -> torch.Tensor:
+        self.D.requires_grad_(False)  # no critic gradients during the generator update
+        loss = gan.generator_loss(self.algo, Ops, self.D(self.G(z)))
+        self.opt["G"].zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt["G"].step()
+        self.D.requires_grad_(True)
+        return loss.detach()
+
+    def _inputs(self, block: dict[str, np.ndarray]):
+        return [torch.from_numpy(block[k]).to(self.device) for k in ("idx", "z_d", "alpha", "z_g")]
+
+    def train(self, block: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        idx, z_d, alpha, z_g = self._inputs(block)
+        rows = []
+        for k in range(idx.shape[0]):
+            for c in range(idx.shape[1]):
+                m = self.critic_step(self.data[idx[k, c]], z_d[k, c], alpha[k, c])
+            m["g_loss"] = self.generator_step(z_g[k])
+            rows.append(m)
+        stacked = {key: torch.stack([r[key] for r in rows]) for key in rows[0]}
+        return {k: v.cpu().numpy() for k, v in stacked.items()}  # the one sync per block
+
+    def evaluate(self, block: dict[str, np.ndarray]) -> dict[str, float]:
+        idx, z_d, alpha, z_g = self._inputs(block)
+        m = self._critic_losses(self.data[idx[0, 0]], z_d[0, 0], alpha[0, 0])
+        with torch.no_grad():
+            m["g_loss"] = gan.generator_loss(self.algo, Ops, self.D(self.G(z_g[0])))
+        return {k: float(v.detach()) for k, v in m.items()}
+
+    def sample(self, z: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return self.G(torch.from_numpy(z).to(self.device)).cpu().numpy()
+
+
+BACKEND = TorchBackend

@@ -1,0 +1,137 @@
+"""Command line: parse, validate everything before any training, then hand a Plan to runner."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import backends
+from bench import data as datasets
+from bench.nets import ARCHS
+from bench.runner import ROOT, Plan, execute, gpu_name
+from bench.spec import ALGOS, RunSpec
+
+# Defaults per architecture: the seeds' batch sizes, and enough steps to time on a CPU.
+ARCH_DEFAULTS = {"mlp": {"batch_size": 64, "steps": 300}, "toy_mlp": {"batch_size": 256, "steps": 200}}
+DATASET_ARCH = {"mnist": "mlp", "8gaussians": "toy_mlp", "25gaussians": "toy_mlp", "swissroll": "toy_mlp"}
+
+
+class UsageError(ValueError):
+    pass
+
+
+def _csv(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="run_bench.py",
+        description="Train the same GAN / WGAN / WGAN-GP setup in PyTorch, TensorFlow and JAX "
+        "from one NumPy init and one input stream; write losses, timings and samples.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    a = p.add_argument
+    a("--backends", default=",".join(backends.REGISTRY), help="comma list of " + ", ".join(backends.REGISTRY))
+    a("--modes", default="default",
+      help="comma list of execution modes, or 'default' (each backend's idiomatic and fastest) or 'all'; "
+      + "; ".join(f"{e.name}: {', '.join(e.modes)}" for e in backends.REGISTRY.values()))
+    a("--algo", default="wgan_gp", help="training objective: " + ", ".join(ALGOS))
+    a("--arch", help="network pair: " + ", ".join(ARCHS) + " (default: the data set's)")
+    a("--dataset", help="data: " + ", ".join(datasets.DATASETS) + " (default: mnist, or 8gaussians for toy_mlp)")
+    a("--data-dir", help="directory with the full data set's files (MNIST IDX); default: embedded MNIST")
+    a("--steps", type=int, help="generator iterations (each = n_critic critic updates + 1 generator update); "
+      "default per arch: " + ", ".join(f"{k} {v['steps']}" for k, v in ARCH_DEFAULTS.items()))
+    a("--batch-size", type=int, help="default per arch: " + ", ".join(f"{k} {v['batch_size']}" for k, v in ARCH_DEFAULTS.items()))
+    a("--seed", type=int, default=0, help="seeds the NumPy init and the input stream")
+    a("--warmup", type=int, default=20, help="first generator iterations left out of step-time statistics")
+    a("--block", type=int, default=10, help="generator iterations per timed call into a backend")
+    a("--n-critic", type=int, help="critic updates per generator iteration (default: the algorithm's)")
+    a("--gp-lambda", type=float, help="gradient-penalty weight (wgan_gp; default 10)")
+    a("--clip", type=float, help="critic weight clip (wgan; default 0.01)")
+    a("--device", choices=("auto", "cpu", "gpu"), default="auto", help="auto = gpu when nvidia-smi sees one")
+    a("--precision", choices=("fp32", "tf32"), default="fp32", help="matmul precision on GPU, set in every backend")
+    a("--timeout", type=float, default=3600, help="seconds before a backend process is killed and marked failed")
+    a("--out", type=Path, help="run directory (default results/<time>-<algo>-<arch>-<dataset>); never overwritten")
+    return p
+
+
+def plan_from_args(args: argparse.Namespace, argv: list[str]) -> Plan:
+    """Every check that can fail happens here, before any training starts."""
+    names = _csv(args.backends)
+    if not names:
+        raise UsageError("--backends is empty; choose from " + ", ".join(backends.REGISTRY))
+    for n in names:
+        if n not in backends.REGISTRY:
+            raise UsageError(f"unknown backend {n!r}; choose from {', '.join(backends.REGISTRY)}")
+    runs = []
+    wanted = _csv(args.modes)
+    all_modes = {m for e in backends.REGISTRY.values() for m in e.modes}
+    for m in wanted:
+        if m not in all_modes | {"default", "all"}:
+            raise UsageError(f"unknown mode {m!r}; choose from default, all, {', '.join(sorted(all_modes))}")
+    for n in names:
+        e = backends.entry(n)
+        modes = (e.default_modes if wanted == ["default"] else e.modes if wanted == ["all"]
+                 else tuple(m for m in e.modes if m in wanted))
+        if not modes:
+            raise UsageError(f"--modes {args.modes} selects no mode of {n} (it has {', '.join(e.modes)})")
+        runs += [(n, m) for m in modes]
+
+    if args.algo not in ALGOS:
+        raise UsageError(f"unknown algorithm {args.algo!r}; choose from {', '.join(ALGOS)}")
+    if args.dataset is not None and args.dataset not in datasets.DATASETS:
+        raise UsageError(f"unknown data set {args.dataset!r}; choose from {', '.join(datasets.DATASETS)}")
+    if args.arch is not None and args.arch not in ARCHS:
+        raise UsageError(f"unknown architecture {args.arch!r}; choose from {', '.join(ARCHS)}")
+    dataset = args.dataset or ("8gaussians" if args.arch == "toy_mlp" else "mnist")
+    arch = args.arch or DATASET_ARCH[dataset]
+    if ARCHS[arch].x_shape != datasets.SAMPLE_SHAPES[dataset]:
+        fits = [a for a, x in ARCHS.items() if x.x_shape == datasets.SAMPLE_SHAPES[dataset]]
+        raise UsageError(f"architecture {arch} does not fit data set {dataset}; use {', '.join(fits)}")
+    if args.data_dir and not Path(args.data_dir).is_dir():
+        raise UsageError(f"--data-dir {args.data_dir} is not a directory")
+
+    algo = ALGOS[args.algo]
+    over = {k: v for k, v in (("n_critic", args.n_critic), ("gp_lambda", args.gp_lambda), ("clip", args.clip))
+            if v is not None}
+    algo = dataclasses.replace(algo, **over)
+    d = ARCH_DEFAULTS[arch]
+    spec = RunSpec(algo, arch, dataset, args.batch_size or d["batch_size"], args.steps or d["steps"],
+                   seed=args.seed, warmup=args.warmup, block=args.block, data_dir=args.data_dir,
+                   precision=args.precision)
+    for name, v in (("--steps", spec.steps), ("--batch-size", spec.batch_size), ("--n-critic", algo.n_critic),
+                    ("--block", spec.block)):
+        if v <= 0:
+            raise UsageError(f"{name} must be positive, got {v}")
+    for name, v in (("--gp-lambda", algo.gp_lambda), ("--clip", algo.clip), ("--warmup", spec.warmup)):
+        if v is not None and v < 0:
+            raise UsageError(f"{name} must not be negative, got {v}")
+    if spec.warmup >= spec.steps:
+        raise UsageError(f"--warmup {spec.warmup} leaves no timed step of --steps {spec.steps}")
+
+    device = args.device
+    if device == "auto":
+        device = "gpu" if gpu_name() else "cpu"
+    out = args.out or ROOT / "results" / f"{time.strftime('%Y%m%d-%H%M%S')}-{algo.name}-{arch}-{dataset}"
+    if out.exists() and any(out.iterdir()):
+        raise UsageError(f"{out} exists and is not empty; choose another --out (nothing was overwritten)")
+    return Plan(spec, tuple(runs), device, out, args.timeout, shlex.join([sys.executable, *argv]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser().parse_args(argv)
+    try:
+        plan = plan_from_args(args, ["run_bench.py", *argv])
+    except UsageError as e:
+        print(f"run_bench.py: error: {e}", file=sys.stderr)
+        return 2
+    s = plan.spec
+    print(f"ganbench: {s.algo.name} / {s.arch} / {s.dataset}, {s.steps} steps x batch {s.batch_size}, "
+          f"{plan.device}, runs: {', '.join(f'{b}-{m}' for b, m in plan.runs)}", file=sys.stderr)
+    return execute(plan)

@@ -1,0 +1,30 @@
+"""The optimizer update rules of bench.spec.Optimizer, written once.
+
+Works on any array type with arithmetic operators (NumPy, tf.Tensor, jax.Array); the
+caller passes its framework's sqrt. The NumPy reference and explicit-update backends
+call these; backends using torch.optim or optax are tested against them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from bench.spec import Optimizer
+
+Array = Any
+
+
+def adam(o: Optimizer, p: Array, g: Array, m: Array, v: Array, t: Array, sqrt: Callable):
+    """One Adam step, PyTorch's form; t is the 1-based step count. Returns (p, m, v)."""
+    m = o.beta1 * m + (1 - o.beta1) * g
+    v = o.beta2 * v + (1 - o.beta2) * (g * g)
+    m_hat = m / (1 - o.beta1**t)
+    v_hat = v / (1 - o.beta2**t)
+    return p - o.lr * m_hat / (sqrt(v_hat) + o.eps), m, v
+
+
+def rmsprop(o: Optimizer, p: Array, g: Array, v: Array, sqrt: Callable):
+    """One RMSprop step, PyTorch's form (eps outside the root, v starts at 0). Returns (p, v)."""
+    v = o.alpha * v + (1 - o.alpha) * (g * g)
+    return p - o.lr * g / (sqrt(v) + o.eps), v

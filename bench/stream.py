@@ -1,0 +1,75 @@
+"""The one input stream every backend consumes.
+
+Step s draws from its own NumPy generator seeded by (seed, s), so any block of steps is
+reproducible on its own (resume needs only the step number) and every backend sees the
+same real-batch indices, z and alpha. All of it is made on the host, outside the clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from bench.spec import Algo
+
+TRAIN, SAMPLE = 0, 1  # stream tags, kept apart from init (2) and data (3)
+
+
+@dataclass(frozen=True)
+class Block:
+    """K consecutive generator iterations that share one critic-update count C."""
+
+    start: int
+    idx: np.ndarray  # (K, C, B) int32: real-batch indices, one batch per critic update
+    z_d: np.ndarray  # (K, C, B, Z) float32: z for each critic update
+    alpha: np.ndarray  # (K, C, B, 1, ...) float32: GP mixing weight, one per sample
+    z_g: np.ndarray  # (K, B, Z) float32: z for the generator update
+
+    @property
+    def steps(self) -> int:
+        return self.idx.shape[0]
+
+    @property
+    def n_critic(self) -> int:
+        return self.idx.shape[1]
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"idx": self.idx, "z_d": self.z_d, "alpha": self.alpha, "z_g": self.z_g}
+
+
+@dataclass(frozen=True)
+class InputStream:
+    seed: int
+    algo: Algo
+    batch_size: int
+    z_dim: int
+    x_rank: int  # rank of one sample, so alpha broadcasts without a reshape
+    n_data: int
+
+    def step(self, s: int) -> tuple[np.ndarray, ...]:
+        rng = np.random.default_rng([TRAIN, self.seed, s])
+        c, b = self.algo.critic_updates(s), self.batch_size
+        idx = rng.integers(0, self.n_data, size=(c, b), dtype=np.int64).astype(np.int32)
+        z_d = rng.standard_normal((c, b, self.z_dim), dtype=np.float32)
+        alpha = rng.uniform(size=(c, b) + (1,) * self.x_rank).astype(np.float32)
+        z_g = rng.standard_normal((b, self.z_dim), dtype=np.float32)
+        return idx, z_d, alpha, z_g
+
+    def block(self, start: int, stop: int) -> Block:
+        parts = [self.step(s) for s in range(start, stop)]
+        return Block(start, *(np.stack(p) for p in zip(*parts)))
+
+    def blocks(self, start: int, stop: int, size: int) -> Iterator[Block]:
+        """Blocks of at most `size` steps, cut wherever the critic-update count changes."""
+        s = start
+        while s < stop:
+            e, c = s + 1, self.algo.critic_updates(s)
+            while e < min(stop, s + size) and self.algo.critic_updates(e) == c:
+                e += 1
+            yield self.block(s, e)
+            s = e
+
+    def fixed_z(self, n: int) -> np.ndarray:
+        return np.random.default_rng([SAMPLE, self.seed]).standard_normal((n, self.z_dim), dtype=np.float32)
