@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench import gan
-from bench.nets import Act, Arch, Dense, Layer
+from bench.nets import Arch, Dense, Layer
 from bench.spec import Optimizer, RunSpec
 
 
@@ -48,6 +48,17 @@ def _optimizer(o: Optimizer, params: list[nn.Parameter]) -> torch.optim.Optimize
     if o.name == "adam":
         return torch.optim.Adam(params, lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps)
     return torch.optim.RMSprop(params, lr=o.lr, alpha=o.alpha, eps=o.eps)
+
+
+def apply_optimizer(o: Optimizer, p0: np.ndarray, grads: list[np.ndarray]) -> list[np.ndarray]:
+    """This backend's optimizer on one parameter, one update per gradient (tests vs bench.optim)."""
+    p = nn.Parameter(torch.from_numpy(p0.astype(np.float32)))
+    opt, out = _optimizer(o, [p]), []
+    for g in grads:
+        p.grad = torch.from_numpy(g.astype(np.float32))
+        opt.step()
+        out.append(p.detach().numpy().copy())
+    return out
 
 
 def _to_canonical(name: str, t: torch.Tensor) -> np.ndarray:

@@ -46,7 +46,8 @@ def parser() -> argparse.ArgumentParser:
     a("--data-dir", help="directory with the full data set's files (MNIST IDX); default: embedded MNIST")
     a("--steps", type=int, help="generator iterations (each = n_critic critic updates + 1 generator update); "
       "default per arch: " + ", ".join(f"{k} {v['steps']}" for k, v in ARCH_DEFAULTS.items()))
-    a("--batch-size", type=int, help="default per arch: " + ", ".join(f"{k} {v['batch_size']}" for k, v in ARCH_DEFAULTS.items()))
+    a("--batch-size", type=int,
+      help="default per arch: " + ", ".join(f"{k} {v['batch_size']}" for k, v in ARCH_DEFAULTS.items()))
     a("--seed", type=int, default=0, help="seeds the NumPy init and the input stream")
     a("--warmup", type=int, default=20, help="first generator iterations left out of step-time statistics")
     a("--block", type=int, default=10, help="generator iterations per timed call into a backend")
@@ -101,7 +102,9 @@ def plan_from_args(args: argparse.Namespace, argv: list[str]) -> Plan:
             if v is not None}
     algo = dataclasses.replace(algo, **over)
     d = ARCH_DEFAULTS[arch]
-    spec = RunSpec(algo, arch, dataset, args.batch_size or d["batch_size"], args.steps or d["steps"],
+    batch = d["batch_size"] if args.batch_size is None else args.batch_size  # 0 is rejected below, not defaulted
+    steps = d["steps"] if args.steps is None else args.steps
+    spec = RunSpec(algo, arch, dataset, batch, steps,
                    seed=args.seed, warmup=args.warmup, block=args.block, data_dir=args.data_dir,
                    precision=args.precision)
     for name, v in (("--steps", spec.steps), ("--batch-size", spec.batch_size), ("--n-critic", algo.n_critic),

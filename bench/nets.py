@@ -48,7 +48,7 @@ class Arch:
 
 def _mlp(sizes: list[int], out_act: ActKind | None) -> tuple[Layer, ...]:
     layers: list[Layer] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         layers.append(Dense(a, b))
         if i < len(sizes) - 2:
             layers.append(Act("relu"))

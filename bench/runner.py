@@ -15,7 +15,7 @@ import platform
 import shutil
 import subprocess
 import sys
-import time
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,6 +125,12 @@ class Progress:
         sys.stderr.flush()
 
 
+def _follow(proc: subprocess.Popen, progress: Progress) -> None:
+    for line in proc.stdout:
+        if line.startswith("{"):
+            progress.update(**json.loads(line))
+
+
 def run_one(plan: Plan, run_dir: RunDir, backend: str, mode: str) -> dict:
     """Train one (backend, mode) in a subprocess; returns its result dict."""
     tag = f"{backend}-{mode}"
@@ -140,23 +146,21 @@ def run_one(plan: Plan, run_dir: RunDir, backend: str, mode: str) -> dict:
     with log.open("w") as err:
         proc = subprocess.Popen([sys.executable, "-m", "bench.worker", str(job_file)], cwd=ROOT,
                                 env=_worker_env(plan.device), stdout=subprocess.PIPE, stderr=err, text=True)
-        deadline = time.monotonic() + plan.timeout
+        # A reader thread renders progress, so a worker that hangs silently still times out.
+        reader = threading.Thread(target=_follow, args=(proc, progress), daemon=True)
+        reader.start()
         try:
-            for line in proc.stdout:  # progress lines; ends when the worker exits
-                if line.startswith("{"):
-                    progress.update(**json.loads(line))
-                if time.monotonic() > deadline:
-                    break
-            proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+            proc.wait(timeout=plan.timeout)
         except subprocess.TimeoutExpired:
-            pass
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-                result = {"status": "failed", "error": f"timed out after {plan.timeout:g} s"}
-                progress.done(result["error"])
-                return result
+            proc.kill()
+            proc.wait()
+            progress.done(f"failed: timed out after {plan.timeout:g} s")
+            return {"status": "failed", "error": f"timed out after {plan.timeout:g} s"}
+        except BaseException:  # Ctrl-C: take the worker down with us
+            proc.kill()
+            proc.wait()
+            raise
+        reader.join(timeout=5)
     result_file = run_dir.path / "raw" / f"{tag}.json"
     if result_file.exists():
         result = json.loads(result_file.read_text())

@@ -59,7 +59,7 @@ class InputStream:
 
     def block(self, start: int, stop: int) -> Block:
         parts = [self.step(s) for s in range(start, stop)]
-        return Block(start, *(np.stack(p) for p in zip(*parts)))
+        return Block(start, *(np.stack(p) for p in zip(*parts, strict=True)))
 
     def blocks(self, start: int, stop: int, size: int) -> Iterator[Block]:
         """Blocks of at most `size` steps, cut wherever the critic-update count changes."""

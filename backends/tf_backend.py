@@ -1,0 +1,240 @@
+"""TensorFlow backend: tf.Variables and explicit updates, eager, tf.function or XLA.
+
+Keras optimizers use other formulas (Adam's epsilon-hat, RMSprop's eps inside the root;
+GUIDE s.4), so the updates are bench.optim's, applied to tf.Variables with their own slot
+variables. Weights use the canonical (in, out) layout as they are. One function runs a
+whole block of generator iterations; graph and xla modes trace it once per setup.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import numpy as np
+import tensorflow as tf
+
+from bench import gan, optim
+from bench.nets import Arch, Dense, Layer, param_shapes
+from bench.spec import Optimizer, RunSpec
+
+Net = Callable[[tf.Tensor], tf.Tensor]
+
+
+class Ops:
+    mean = staticmethod(tf.reduce_mean)
+    softplus = staticmethod(tf.nn.softplus)
+    sigmoid = staticmethod(tf.sigmoid)
+    sqrt = staticmethod(tf.sqrt)
+
+    @staticmethod
+    def sum_sq_rows(x: tf.Tensor) -> tf.Tensor:
+        return tf.reduce_sum(tf.reshape(tf.square(x), [tf.shape(x)[0], -1]), 1)
+
+
+def _layer(net: str, i: int, layer: Layer, params: dict[str, tf.Variable]) -> Net:
+    if isinstance(layer, Dense):
+        w, b = params[f"{net}.{i}.w"], params.get(f"{net}.{i}.b")
+        return (lambda x: x @ w) if b is None else (lambda x: x @ w + b)
+    return {
+        "relu": tf.nn.relu,
+        "sigmoid": tf.sigmoid,
+        "tanh": tf.tanh,
+        "leaky_relu": lambda x: tf.nn.leaky_relu(x, alpha=layer.slope),
+    }[layer.kind]
+
+
+def _sequential(net: str, layers: tuple[Layer, ...], params: dict[str, tf.Variable]) -> Net:
+    fns = [_layer(net, i, layer, params) for i, layer in enumerate(layers)]
+
+    def forward(x: tf.Tensor) -> tf.Tensor:
+        for f in fns:
+            x = f(x)
+        return x
+
+    return forward
+
+
+def _update(o: Optimizer, p: tf.Variable, g: tf.Tensor, slots: dict[str, tf.Variable], t: tf.Tensor) -> None:
+    """One bench.optim step of p in place; t is the 1-based step count."""
+    if o.name == "adam":
+        new, m, v = optim.adam(o, p, g, slots["m"], slots["v"], tf.cast(t, p.dtype), tf.sqrt)
+        slots["m"].assign(m)
+    else:
+        new, v = optim.rmsprop(o, p, g, slots["v"], tf.sqrt)
+    slots["v"].assign(v)
+    p.assign(new)
+
+
+def apply_optimizer(o: Optimizer, p0: np.ndarray, grads: list[np.ndarray]) -> list[np.ndarray]:
+    """This backend's optimizer on one parameter, one update per gradient (tests vs bench.optim)."""
+    p = tf.Variable(p0.astype(np.float32))
+    slots = {s: tf.Variable(tf.zeros_like(p)) for s in o.slots()}
+    out = []
+    for t, g in enumerate(grads, start=1):
+        _update(o, p, tf.constant(g, tf.float32), slots, tf.constant(t))
+        out.append(p.numpy())
+    return out
+
+
+def _threads() -> str:
+    """What is in force: 0 means TF's default, one thread per schedulable core."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    intra = tf.config.threading.get_intra_op_parallelism_threads()
+    inter = tf.config.threading.get_inter_op_parallelism_threads()
+    return f"intra_op={intra or cores} inter_op={inter or cores}" + (" (TF default)" if not intra else "")
+
+
+class TFBackend:
+    name = "tf"
+
+    def __init__(self, spec: RunSpec, arch: Arch, mode: str, device: str) -> None:
+        if mode not in ("eager", "graph", "xla"):
+            raise ValueError(f"tf has no mode {mode!r}")
+        gpus = tf.config.list_physical_devices("GPU")
+        if device == "gpu":
+            if not gpus:
+                raise RuntimeError("--device gpu: tensorflow sees no GPU")
+            for g in gpus:  # only settable before the runtime starts, so not again
+                if not tf.config.experimental.get_memory_growth(g):
+                    tf.config.experimental.set_memory_growth(g, True)
+        self.gpu = gpus[0] if device == "gpu" else None
+        self.device = "/GPU:0" if device == "gpu" else "/CPU:0"
+        self.spec, self.arch, self.mode, self.algo = spec, arch, mode, spec.algo
+        self.opt = {"G": spec.algo.g_opt, "D": spec.algo.d_opt}
+        tf.config.experimental.enable_tensor_float_32_execution(spec.precision == "tf32")  # default on
+        with tf.device(self.device):
+            # Placeholders until load(): weights come only from the NumPy init.
+            self.params = {n: tf.Variable(tf.zeros(s)) for n, s in param_shapes(arch).items()}
+            self.slots = {
+                name: {s: tf.Variable(tf.zeros_like(p)) for s in self.opt[name[0]].slots()}
+                for name, p in self.params.items()
+            }
+            self.t = {net: tf.Variable(tf.constant(0, tf.int64)) for net in ("G", "D")}
+        self.G = _sequential("G", arch.generator, self.params)
+        self.D = _sequential("D", arch.critic, self.params)
+        self.names = {net: [n for n in self.params if n.startswith(net + ".")] for net in ("G", "D")}
+        # The critic's metric names, from gan.critic_loss itself, so loop state can be preallocated.
+        zero = tf.zeros([])
+        self.critic_keys = (*gan.critic_loss(self.algo, Ops, zero, zero), *(("gp",) if self.algo.gp_lambda else ()))
+        self.traces = 0  # Python-side body runs: one per trace in graph/xla, one per block in eager
+        self.train_steps = self._train_steps
+        if mode != "eager":
+            x_rank = len(arch.x_shape)
+            b, z = spec.batch_size, arch.z_dim
+            signature = [  # None for K and C: a short last block or a new n_critic does not retrace
+                tf.TensorSpec([None, *arch.x_shape], tf.float32),
+                tf.TensorSpec([None, None, b], tf.int32),
+                tf.TensorSpec([None, None, b, z], tf.float32),
+                tf.TensorSpec([None, None, b, *(1,) * x_rank], tf.float32),
+                tf.TensorSpec([None, b, z], tf.float32),
+            ]
+            self.train_steps = tf.function(self._train_steps, input_signature=signature, jit_compile=mode == "xla")
+
+    def info(self) -> dict[str, str]:
+        dev = tf.config.experimental.get_device_details(self.gpu).get("device_name", "gpu") if self.gpu else "cpu"
+        return {
+            "framework_version": tf.__version__,
+            "device_name": dev,
+            "threads": _threads(),
+            "precision": f"tf32={tf.config.experimental.tensor_float_32_execution_enabled()}",
+            "note": "",
+        }
+
+    # -- state ---------------------------------------------------------------------------
+    def load(self, state: dict[str, np.ndarray], data: np.ndarray) -> None:
+        for name, p in self.params.items():
+            p.assign(state[name])
+            for s, v in self.slots[name].items():
+                v.assign(state.get(f"{name}:{s}", np.zeros(p.shape, np.float32)))
+        for net, t in self.t.items():
+            t.assign(int(state.get(f"{net}:t", 0)))
+        with tf.device(self.device):
+            self.data = tf.identity(data)  # identity runs on the scoped device: one copy there
+
+    def export(self) -> dict[str, np.ndarray]:
+        out = {name: p.numpy() for name, p in self.params.items()}
+        for name, slots in self.slots.items():
+            out.update({f"{name}:{s}": v.numpy() for s, v in slots.items()})
+        for net, t in self.t.items():
+            out[f"{net}:t"] = np.array(t.numpy(), dtype=np.int64)
+        return out
+
+    # -- training ------------------------------------------------------------------------
+    def _critic_losses(self, x_real, z, alpha) -> dict[str, tf.Tensor]:
+        fake = self.G(z)  # carries no gradient: callers' tapes watch only D
+        m = gan.critic_loss(self.algo, Ops, self.D(x_real), self.D(fake))
+        if self.algo.gp_lambda:
+            x_hat = gan.interpolate(alpha, x_real, fake)
+            with tf.GradientTape(watch_accessed_variables=False) as tape:
+                tape.watch(x_hat)
+                score = tf.reduce_sum(self.D(x_hat))
+            m["gp"] = gan.gradient_penalty(Ops, tape.gradient(score, x_hat))
+            m["d_loss"] = m["d_loss"] + self.algo.gp_lambda * m["gp"]
+        return m
+
+    def _clip(self) -> None:
+        for p in (self.params[n] for n in self.names["D"]):
+            p.assign(tf.clip_by_value(p, -self.algo.clip, self.algo.clip))
+
+    def _step(self, net: str, loss: tf.Tensor, tape: tf.GradientTape) -> None:
+        """One optimizer step of net's parameters on loss's gradient."""
+        names = self.names[net]
+        grads = tape.gradient(loss, [self.params[n] for n in names])
+        t = self.t[net].assign_add(1)
+        for name, g in zip(names, grads, strict=True):
+            _update(self.opt[net], self.params[name], g, self.slots[name], t)
+
+    def _critic_update(self, x_real, z, alpha) -> dict[str, tf.Tensor]:
+        if self.algo.clip and self.algo.clip_before_update:
+            self._clip()
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch([self.params[n] for n in self.names["D"]])
+            m = self._critic_losses(x_real, z, alpha)
+        self._step("D", m["d_loss"], tape)
+        if self.algo.clip and not self.algo.clip_before_update:
+            self._clip()
+        return m
+
+    def _generator_update(self, z) -> tf.Tensor:
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch([self.params[n] for n in self.names["G"]])  # no critic gradients
+            loss = gan.generator_loss(self.algo, Ops, self.D(self.G(z)))
+        self._step("G", loss, tape)
+        return loss
+
+    def _train_steps(self, data, idx, z_d, alpha, z_g) -> dict[str, tf.Tensor]:
+        """K generator iterations of C critic updates each; tf.range loops, so a traced
+        block is one graph (autograph while loops) whatever K and C are."""
+        self.traces += 1
+        steps = tf.shape(idx)[0]
+        out = {k: tf.TensorArray(tf.float32, size=steps) for k in (*self.critic_keys, "g_loss")}
+        for k in tf.range(steps):
+            m = {key: tf.zeros([]) for key in self.critic_keys}  # loop state must exist before the loop
+            for c in tf.range(tf.shape(idx)[1]):
+                m = self._critic_update(tf.gather(data, idx[k, c]), z_d[k, c], alpha[k, c])
+            m["g_loss"] = self._generator_update(z_g[k])
+            out = {key: ta.write(k, m[key]) for key, ta in out.items()}
+        return {key: ta.stack() for key, ta in out.items()}
+
+    def _inputs(self, block: dict[str, np.ndarray]) -> list[tf.Tensor]:
+        return [tf.constant(block[k]) for k in ("idx", "z_d", "alpha", "z_g")]
+
+    def train(self, block: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        with tf.device(self.device):
+            m = self.train_steps(self.data, *self._inputs(block))
+        return {k: v.numpy() for k, v in m.items()}  # the one sync per block
+
+    def evaluate(self, block: dict[str, np.ndarray]) -> dict[str, float]:
+        with tf.device(self.device):
+            idx, z_d, alpha, z_g = self._inputs(block)
+            m = self._critic_losses(tf.gather(self.data, idx[0, 0]), z_d[0, 0], alpha[0, 0])
+            m["g_loss"] = gan.generator_loss(self.algo, Ops, self.D(self.G(z_g[0])))
+        return {k: float(v) for k, v in m.items()}
+
+    def sample(self, z: np.ndarray) -> np.ndarray:
+        with tf.device(self.device):
+            return self.G(tf.constant(z)).numpy()
+
+
+BACKEND = TFBackend

@@ -1,0 +1,75 @@
+"""Shared fixtures: backends are parametrized by name and skipped only where their
+framework is truly absent; under CI (CI=true) a missing framework is a failure."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import numpy as np
+import pytest
+
+import backends
+from bench import data as datasets
+from bench.nets import ARCHS, init_weights
+from bench.spec import ALGOS, RunSpec
+from bench.stream import InputStream
+
+ALL_BACKENDS = tuple(backends.REGISTRY)
+ALL_RUNS = tuple((b, m) for b, e in backends.REGISTRY.items() for m in e.modes)
+TOY_DATASET = {"mlp": "mnist", "toy_mlp": "8gaussians"}
+
+
+def require(name: str) -> None:
+    fw = backends.entry(name).framework
+    if importlib.util.find_spec(fw) is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{fw} is not installed in CI")
+        pytest.skip(f"{fw} not installed")
+
+
+@pytest.fixture(params=ALL_BACKENDS)
+def backend_name(request) -> str:
+    require(request.param)
+    return request.param
+
+
+def small_spec(algo: str = "wgan_gp", arch: str = "mlp", batch: int = 16, steps: int = 10, **over) -> RunSpec:
+    a = ALGOS[algo]
+    if over:
+        import dataclasses
+
+        a = dataclasses.replace(a, **over)
+    return RunSpec(a, arch, TOY_DATASET[arch], batch, steps, seed=0, warmup=0, block=steps)
+
+
+_DATA: dict[str, np.ndarray] = {}
+
+
+def data_for(spec: RunSpec) -> np.ndarray:
+    if spec.dataset not in _DATA:
+        _DATA[spec.dataset] = datasets.load(spec.dataset).x
+    return _DATA[spec.dataset].reshape((-1, *ARCHS[spec.arch].x_shape))
+
+
+def stream_for(spec: RunSpec) -> InputStream:
+    arch = ARCHS[spec.arch]
+    return InputStream(spec.seed, spec.algo, spec.batch_size, arch.z_dim, len(arch.x_shape), len(data_for(spec)))
+
+
+def make_backend(name: str, mode: str, spec: RunSpec, state: dict | None = None):
+    require(name)
+    arch = ARCHS[spec.arch]
+    b = backends.load(name)(spec, arch, mode, "cpu")
+    b.load(state if state is not None else init_weights(arch, spec.seed), data_for(spec))
+    return b
+
+
+def train(name: str, mode: str, spec: RunSpec, steps: int, state: dict | None = None):
+    """Train `steps` generator iterations in blocks of spec.block; returns (metrics, backend)."""
+    b = make_backend(name, mode, spec, state)
+    out: dict[str, list] = {}
+    for blk in stream_for(spec).blocks(0, steps, spec.block):
+        for k, v in b.train(blk.arrays()).items():
+            out.setdefault(k, []).append(np.asarray(v, dtype=np.float64))
+    return {k: np.concatenate(v) for k, v in out.items()}, b

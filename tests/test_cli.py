@@ -1,0 +1,87 @@
+"""run_bench.py end to end (a tiny run) and its refusal of bad input before any training."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import require
+
+from bench.results import LOSS_COLUMNS, TIMING_COLUMNS
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ["--steps", "4", "--warmup", "2", "--block", "2", "--batch-size", "8"]
+
+
+def run_bench(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "run_bench.py", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_smoke_run_writes_every_file(tmp_path):
+    require("torch")
+    out = tmp_path / "run"
+    r = run_bench("--backends", "torch", "--modes", "eager", "--algo", "wgan_gp", *TINY, "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    losses, timings = pd.read_csv(out / "losses.csv"), pd.read_csv(out / "timings.csv")
+    assert tuple(losses.columns) == LOSS_COLUMNS and tuple(timings.columns) == TIMING_COLUMNS
+    assert len(losses) == 4 and losses["step"].tolist() == [0, 1, 2, 3]
+    assert losses[["d_loss", "g_loss", "w_estimate", "gp"]].notna().all().all()
+    row = timings.iloc[0]
+    assert row["status"] == "ok" and row["step_ms_median"] > 0 and row["framework"] == "torch"
+    assert row["step_ms_min"] <= row["step_ms_median"] <= row["step_ms_max"]
+    assert (out / "samples" / "torch-eager.npy").exists() and (out / "samples" / "torch-eager.png").exists()
+    env = json.loads((out / "env.json").read_text())
+    assert env["complete"] and "run_bench.py" in env["command"] and env["versions"]["torch"]
+    assert "torch-eager" in env["backends"] and env["git_commit"] is not None
+    assert "| torch | eager | ok |" in (out / "summary.md").read_text()
+
+
+def test_gan_rows_leave_wasserstein_columns_empty(tmp_path):
+    require("torch")
+    out = tmp_path / "gan"
+    r = run_bench("--backends", "torch", "--modes", "eager", "--algo", "gan", *TINY, "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    losses = pd.read_csv(out / "losses.csv")
+    assert losses["w_estimate"].isna().all() and losses["gp"].isna().all()
+    assert losses["d_real"].between(0, 1).all()
+
+
+BAD = [
+    (["--backends", "torch,mxnet"], "unknown backend 'mxnet'; choose from torch, tf, jax"),
+    (["--algo", "lsgan"], "unknown algorithm 'lsgan'; choose from gan, wgan, wgan_gp"),
+    (["--arch", "resnet"], "unknown architecture 'resnet'; choose from mlp, toy_mlp"),
+    (["--dataset", "cifar"], "unknown data set 'cifar'; choose from mnist, 8gaussians"),
+    (["--modes", "turbo"], "unknown mode 'turbo'"),
+    (["--backends", "torch", "--modes", "scan"], "selects no mode of torch (it has eager, compile)"),
+    (["--steps", "0"], "--steps must be positive"),
+    (["--batch-size", "-4"], "--batch-size must be positive"),
+    (["--n-critic", "0"], "--n-critic must be positive"),
+    (["--gp-lambda", "-1"], "--gp-lambda must not be negative"),
+    (["--clip", "-0.01"], "--clip must not be negative"),
+    (["--arch", "toy_mlp", "--dataset", "mnist"], "architecture toy_mlp does not fit data set mnist; use mlp"),
+    (["--steps", "10", "--warmup", "10"], "leaves no timed step"),
+    (["--data-dir", "/nonexistent/mnist"], "is not a directory"),
+]
+
+
+@pytest.mark.parametrize("args,message", BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_input_exits_before_training(tmp_path, args, message):
+    out = tmp_path / "never"
+    r = run_bench(*args, "--out", str(out), timeout=60)
+    assert r.returncode == 2
+    assert message in r.stderr
+    assert not out.exists()
+
+
+def test_existing_run_directory_is_never_overwritten(tmp_path):
+    out = tmp_path / "done"
+    out.mkdir()
+    (out / "losses.csv").write_text("precious\n")
+    r = run_bench("--backends", "torch", "--out", str(out), timeout=60)
+    assert r.returncode == 2 and "exists and is not empty" in r.stderr
+    assert (out / "losses.csv").read_text() == "precious\n"
