@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import shlex
 import sys
 import time
@@ -49,6 +50,7 @@ def parser() -> argparse.ArgumentParser:
     a("--batch-size", type=int,
       help="default per arch: " + ", ".join(f"{k} {v['batch_size']}" for k, v in ARCH_DEFAULTS.items()))
     a("--seed", type=int, default=0, help="seeds the NumPy init and the input stream")
+    a("--seeds", help="comma list of seeds: one run per seed (overrides --seed); summaries report mean and spread")
     a("--warmup", type=int, default=20, help="first generator iterations left out of step-time statistics")
     a("--block", type=int, default=10, help="generator iterations per timed call into a backend")
     a("--n-critic", type=int, help="critic updates per generator iteration (default: the algorithm's)")
@@ -57,6 +59,10 @@ def parser() -> argparse.ArgumentParser:
     a("--device", choices=("auto", "cpu", "gpu"), default="auto", help="auto = gpu when nvidia-smi sees one")
     a("--precision", choices=("fp32", "tf32"), default="fp32", help="matmul precision on GPU, set in every backend")
     a("--timeout", type=float, default=3600, help="seconds before a backend process is killed and marked failed")
+    a("--eval-every", type=int, default=0, help="also score sample quality every N steps (always at the end)")
+    a("--eval-samples", type=int, default=1000, help="generated samples per quality evaluation")
+    a("--checkpoint-every", type=int, default=0, help="write a resumable .npz checkpoint every N steps")
+    a("--resume", type=Path, metavar="DIR", help="continue the interrupted run in DIR (its own settings apply)")
     a("--out", type=Path, help="run directory (default results/<time>-<algo>-<arch>-<dataset>); never overwritten")
     return p
 
@@ -104,14 +110,21 @@ def plan_from_args(args: argparse.Namespace, argv: list[str]) -> Plan:
     d = ARCH_DEFAULTS[arch]
     batch = d["batch_size"] if args.batch_size is None else args.batch_size  # 0 is rejected below, not defaulted
     steps = d["steps"] if args.steps is None else args.steps
-    spec = RunSpec(algo, arch, dataset, batch, steps,
-                   seed=args.seed, warmup=args.warmup, block=args.block, data_dir=args.data_dir,
-                   precision=args.precision)
+    try:
+        seeds = tuple(int(x) for x in _csv(args.seeds)) if args.seeds else (args.seed,)
+    except ValueError:
+        raise UsageError(f"--seeds takes a comma list of integers, got {args.seeds!r}") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise UsageError(f"--seeds needs distinct integers, got {args.seeds!r}")
+    spec = RunSpec(algo, arch, dataset, batch, steps, seed=seeds[0], warmup=args.warmup, block=args.block,
+                   data_dir=args.data_dir, precision=args.precision, eval_every=args.eval_every,
+                   eval_samples=args.eval_samples, checkpoint_every=args.checkpoint_every)
     for name, v in (("--steps", spec.steps), ("--batch-size", spec.batch_size), ("--n-critic", algo.n_critic),
-                    ("--block", spec.block)):
+                    ("--block", spec.block), ("--eval-samples", spec.eval_samples), ("--timeout", args.timeout)):
         if v <= 0:
             raise UsageError(f"{name} must be positive, got {v}")
-    for name, v in (("--gp-lambda", algo.gp_lambda), ("--clip", algo.clip), ("--warmup", spec.warmup)):
+    for name, v in (("--gp-lambda", algo.gp_lambda), ("--clip", algo.clip), ("--warmup", spec.warmup),
+                    ("--eval-every", spec.eval_every), ("--checkpoint-every", spec.checkpoint_every)):
         if v is not None and v < 0:
             raise UsageError(f"{name} must not be negative, got {v}")
     if spec.warmup >= spec.steps:
@@ -123,18 +136,49 @@ def plan_from_args(args: argparse.Namespace, argv: list[str]) -> Plan:
     out = args.out or ROOT / "results" / f"{time.strftime('%Y%m%d-%H%M%S')}-{algo.name}-{arch}-{dataset}"
     if out.exists() and any(out.iterdir()):
         raise UsageError(f"{out} exists and is not empty; choose another --out (nothing was overwritten)")
-    return Plan(spec, tuple(runs), device, out, args.timeout, shlex.join([sys.executable, *argv]))
+    return Plan(spec, tuple(runs), device, out, args.timeout, shlex.join([sys.executable, *argv]), seeds)
+
+
+def resume_plan(run_dir: Path) -> Plan:
+    env_file = run_dir / "env.json"
+    if not env_file.is_file():
+        raise UsageError(f"--resume {run_dir}: no env.json there, so it is not a ganbench run directory")
+    env = json.loads(env_file.read_text())
+    if env.get("complete"):
+        raise UsageError(f"--resume {run_dir}: that run is complete; nothing to resume")
+    return Plan.from_dict(env["plan"])
+
+
+def report_main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="run_bench.py report",
+                                description="Rebuild report.md and plots from saved run directories, merged.")
+    p.add_argument("dirs", type=Path, nargs="+", help="run directories (e.g. a CPU run and a GPU run)")
+    p.add_argument("--out", type=Path, help="where to write the merged report (default: the single run dir)")
+    args = p.parse_args(argv)
+    for d in args.dirs:
+        if not (d / "timings.csv").is_file():
+            print(f"run_bench.py report: error: {d} has no timings.csv", file=sys.stderr)
+            return 2
+    if args.out is None and len(args.dirs) > 1:
+        print("run_bench.py report: error: several runs need --out for the merged report", file=sys.stderr)
+        return 2
+    from bench import report  # matplotlib and friends only when asked for
+
+    print(report.build(args.dirs, args.out or args.dirs[0]))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["report"]:
+        return report_main(argv[1:])
     args = parser().parse_args(argv)
     try:
-        plan = plan_from_args(args, ["run_bench.py", *argv])
+        plan = resume_plan(args.resume) if args.resume else plan_from_args(args, ["run_bench.py", *argv])
     except UsageError as e:
         print(f"run_bench.py: error: {e}", file=sys.stderr)
         return 2
     s = plan.spec
     print(f"ganbench: {s.algo.name} / {s.arch} / {s.dataset}, {s.steps} steps x batch {s.batch_size}, "
           f"{plan.device}, runs: {', '.join(f'{b}-{m}' for b, m in plan.runs)}", file=sys.stderr)
-    return execute(plan)
+    return execute(plan, resume=args.resume is not None)

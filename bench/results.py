@@ -14,18 +14,18 @@ from pathlib import Path
 
 LOSS_COLUMNS = ("backend", "mode", "algo", "arch", "dataset", "seed", "step",
                 "d_loss", "g_loss", "w_estimate", "gp", "d_real", "d_fake")
-TIMING_COLUMNS = ("backend", "mode", "status", "algo", "arch", "dataset", "batch_size", "steps",
+TIMING_COLUMNS = ("backend", "mode", "status", "algo", "arch", "dataset", "seed", "batch_size", "steps",
                   "device", "framework", "framework_version", "compile_s", "step_ms_median",
                   "step_ms_min", "step_ms_max", "samples_per_s", "timed_steps", "threads",
                   "precision", "peak_rss_mb", "note")
 
 
 class RunDir:
-    def __init__(self, path: Path) -> None:
-        if path.exists() and any(path.iterdir()):
+    def __init__(self, path: Path, resume: bool = False) -> None:
+        if not resume and path.exists() and any(path.iterdir()):
             raise FileExistsError(f"{path} exists and is not empty; choose another --out")
         self.path = path
-        for sub in ("samples", "raw", "logs"):
+        for sub in ("samples", "raw", "logs", "checkpoints"):
             (path / sub).mkdir(parents=True, exist_ok=True)
 
     def append(self, name: str, columns: tuple[str, ...], rows: list[dict]) -> None:

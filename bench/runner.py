@@ -7,12 +7,15 @@ timeout or diverges becomes a row with that status; the others are unaffected.
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import importlib.metadata
 import importlib.util
 import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -39,6 +42,16 @@ class Plan:
     out: Path
     timeout: float
     command: str
+    seeds: tuple[int, ...] = (0,)
+
+    def to_dict(self) -> dict:
+        return {"spec": json.loads(self.spec.to_json()), "runs": self.runs, "device": self.device,
+                "out": str(self.out), "timeout": self.timeout, "command": self.command, "seeds": self.seeds}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Plan:
+        return cls(RunSpec.from_json(json.dumps(d["spec"])), tuple(map(tuple, d["runs"])), d["device"],
+                   Path(d["out"]), d["timeout"], d["command"], tuple(d["seeds"]))
 
 
 def gpu_name() -> str | None:
@@ -89,14 +102,15 @@ def environment(plan: Plan) -> dict:
         "device": plan.device,
         "git_commit": _git_commit(),
         "versions": {n: _version(n) for n in ("numpy", "torch", "tensorflow", "jax", "flax", "optax")},
-        "spec": json.loads(plan.spec.to_json()),
+        "plan": plan.to_dict(),
         "backends": {},
         "complete": False,
     }
 
 
 def _worker_env(device: str) -> dict[str, str]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2")
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    env = dict(os.environ, PYTHONPATH=path, TF_CPP_MIN_LOG_LEVEL="2")
     if device == "cpu":  # hide GPUs so no framework silently uses one
         env.update(CUDA_VISIBLE_DEVICES="", JAX_PLATFORMS="cpu")
     else:  # neither TF nor JAX may grab all GPU memory up front
@@ -131,19 +145,38 @@ def _follow(proc: subprocess.Popen, progress: Progress) -> None:
             progress.update(**json.loads(line))
 
 
-def run_one(plan: Plan, run_dir: RunDir, backend: str, mode: str) -> dict:
-    """Train one (backend, mode) in a subprocess; returns its result dict."""
-    tag = f"{backend}-{mode}"
-    entry = backends.entry(backend)
+@dataclass(frozen=True)
+class Task:
+    """One worker process: a (backend, mode) trained from one seed."""
+
+    backend: str
+    mode: str
+    spec: RunSpec
+    tag: str
+
+
+def tasks(plan: Plan) -> list[Task]:
+    many = len(plan.seeds) > 1
+    return [Task(b, m, dataclasses.replace(plan.spec, seed=s), f"{b}-{m}" + (f"-seed{s}" if many else ""))
+            for s in plan.seeds for b, m in plan.runs]
+
+
+def run_one(plan: Plan, run_dir: RunDir, task: Task) -> dict:
+    """Train one task in a subprocess; returns its result dict."""
+    entry = backends.entry(task.backend)
     if importlib.util.find_spec(entry.framework) is None:
         return {"status": "unavailable", "error": f"{entry.framework} is not installed: {entry.install}"}
-    job = {"backend": backend, "mode": mode, "device": plan.device, "spec": plan.spec.to_json(),
-           "tag": tag, "work_dir": str(run_dir.path / "raw"), "samples_dir": str(run_dir.path / "samples")}
-    job_file = run_dir.path / "raw" / f"{tag}.job.json"
+    raw = run_dir.path / "raw"
+    job = {"backend": task.backend, "module": entry.module, "install": entry.install, "mode": task.mode,
+           "device": plan.device, "spec": task.spec.to_json(), "tag": task.tag, "work_dir": str(raw),
+           "samples_dir": str(run_dir.path / "samples"),
+           "checkpoint": str(run_dir.path / "checkpoints" / f"{task.tag}.npz")}
+    job_file = raw / f"{task.tag}.job.json"
     job_file.write_text(json.dumps(job))
-    log = run_dir.path / "logs" / f"{tag}.log"
-    progress = Progress(tag)
-    with log.open("w") as err:
+    (raw / f"{task.tag}.json").unlink(missing_ok=True)  # a resumed task's stale result
+    log = run_dir.path / "logs" / f"{task.tag}.log"
+    progress = Progress(task.tag)
+    with log.open("a") as err:
         proc = subprocess.Popen([sys.executable, "-m", "bench.worker", str(job_file)], cwd=ROOT,
                                 env=_worker_env(plan.device), stdout=subprocess.PIPE, stderr=err, text=True)
         # A reader thread renders progress, so a worker that hangs silently still times out.
@@ -155,36 +188,37 @@ def run_one(plan: Plan, run_dir: RunDir, backend: str, mode: str) -> dict:
             proc.kill()
             proc.wait()
             progress.done(f"failed: timed out after {plan.timeout:g} s")
-            return {"status": "failed", "error": f"timed out after {plan.timeout:g} s"}
-        except BaseException:  # Ctrl-C: take the worker down with us
+            return {"status": "failed", "error": f"timed out after {plan.timeout:g} s (log: {log.name})"}
+        except BaseException:  # Ctrl-C or SIGTERM: take the worker down with us
             proc.kill()
             proc.wait()
             raise
         reader.join(timeout=5)
-    result_file = run_dir.path / "raw" / f"{tag}.json"
+    result_file = raw / f"{task.tag}.json"
     if result_file.exists():
         result = json.loads(result_file.read_text())
     else:  # killed by a signal, the OOM killer, a segfault...
-        tail = log.read_text()[-2000:]
-        result = {"status": "failed", "error": f"worker exited with code {proc.returncode}: {tail}"}
-    progress.done(result["status"] + (f": {result['error'][:200]}" if result.get("error") else ""))
+        tail = " | ".join(log.read_text().strip().splitlines()[-5:])[-600:]
+        result = {"status": "failed", "error": f"worker exited with code {proc.returncode} (log: {log.name}): {tail}"}
+    progress.done(result["status"] + (f": {result['error'][:300]}" if result.get("error") else ""))
     return result
 
 
-def record(plan: Plan, run_dir: RunDir, backend: str, mode: str, result: dict) -> dict:
-    """Append the loss rows and the timing row of one finished (backend, mode)."""
-    s, tag = plan.spec, f"{backend}-{mode}"
-    base = {"backend": backend, "mode": mode, "algo": s.algo.name, "arch": s.arch, "dataset": s.dataset}
+def record(plan: Plan, run_dir: RunDir, task: Task, result: dict) -> dict:
+    """Append the loss rows and the timing row of one finished task."""
+    s, tag = task.spec, task.tag
+    base = {"backend": task.backend, "mode": task.mode, "algo": s.algo.name, "arch": s.arch,
+            "dataset": s.dataset, "seed": s.seed}
     raw = run_dir.path / "raw" / f"{tag}.npz"
     if raw.exists():
         m = np.load(raw)
-        rows = [{**base, "seed": s.seed, "step": int(i), **{k: float(m[k][i]) for k in m.files if k != "step"}}
-                for i in m["step"]]
+        rows = [{**base, "step": int(i), **{k: float(m[k][i]) for k in m.files if k != "step"}} for i in m["step"]]
         run_dir.append("losses.csv", LOSS_COLUMNS, rows)
     info, t = result.get("info", {}), result.get("timing", {})
+    framework = backends.entry(task.backend).framework
     row = {**base, "status": result["status"], "batch_size": s.batch_size, "steps": result.get("steps_done", 0),
-           "device": info.get("device_name", plan.device), "framework": backends.entry(backend).framework,
-           "framework_version": info.get("framework_version", _version(backends.entry(backend).framework)),
+           "device": info.get("device_name", plan.device), "framework": framework,
+           "framework_version": info.get("framework_version", _version(framework)),
            "threads": info.get("threads"), "precision": info.get("precision"),
            "peak_rss_mb": result.get("peak_rss_mb"),
            "note": "; ".join(x for x in (info.get("note"), result.get("error")) if x)}
@@ -199,39 +233,71 @@ def record(plan: Plan, run_dir: RunDir, backend: str, mode: str, result: dict) -
     return row
 
 
+def _fmt(v: str) -> str:
+    """CSV cells as a person reads them: measurements to 2 decimals, names and integers as is."""
+    try:
+        return v if v.lstrip("-").isdigit() else f"{float(v):.2f}"
+    except ValueError:
+        return v
+
+
 def summary_table(rows: list[dict]) -> str:
-    cols = ("backend", "mode", "status", "compile_s", "step_ms_median", "step_ms_min", "step_ms_max",
+    cols = ("backend", "mode", "seed", "status", "compile_s", "step_ms_median", "step_ms_min", "step_ms_max",
             "samples_per_s")
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
-        cells = [f"{r[c]:.2f}" if isinstance(r.get(c), float) else str(r.get(c, "")) for c in cols]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join(_fmt(r.get(c, "")) for c in cols) + " |")
     return "\n".join(lines)
 
 
-def execute(plan: Plan) -> int:
-    """Run the plan; exit code 0 only if every requested (backend, mode) finished ok."""
-    run_dir = RunDir(plan.out)
-    env = environment(plan)
+class Terminated(Exception):
+    """SIGTERM, turned into an exception so the run is closed like on Ctrl-C."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated
+
+
+def _finished(run_dir: RunDir) -> set[tuple[str, str, int]]:
+    f = run_dir.path / "timings.csv"
+    if not f.exists():
+        return set()
+    with f.open() as fh:
+        return {(r["backend"], r["mode"], int(r["seed"])) for r in csv.DictReader(fh)}
+
+
+def execute(plan: Plan, resume: bool = False) -> int:
+    """Run the plan (or what is left of it); 0 only if every requested task finished ok,
+    1 if one did not, 130 / 143 if interrupted by Ctrl-C / SIGTERM."""
+    run_dir = RunDir(plan.out, resume=resume)
+    env = json.loads((plan.out / "env.json").read_text()) if resume else environment(plan)
+    env.update(complete=False, interrupted=None)
     run_dir.write_json("env.json", env)
-    rows: list[dict] = []
+    done = _finished(run_dir)
+    old = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        for backend, mode in plan.runs:
-            result = run_one(plan, run_dir, backend, mode)
-            rows.append(record(plan, run_dir, backend, mode, result))
-            env["backends"][f"{backend}-{mode}"] = result.get("info", {})
+        for task in tasks(plan):
+            if (task.backend, task.mode, task.spec.seed) in done:
+                continue
+            result = run_one(plan, run_dir, task)
+            record(plan, run_dir, task, result)
+            env["backends"][task.tag] = result.get("info", {})
             run_dir.write_json("env.json", env)
-    except KeyboardInterrupt:
-        env["interrupted"] = True
+    except (KeyboardInterrupt, Terminated) as e:
+        env["interrupted"] = "SIGTERM" if isinstance(e, Terminated) else "SIGINT"
         run_dir.write_json("env.json", env)
-        sys.stderr.write(f"\ninterrupted: rows so far are in {plan.out}\n")
-        return 130
+        sys.stderr.write(f"\ninterrupted: finished rows are in {plan.out}; continue with --resume {plan.out}\n")
+        return 143 if isinstance(e, Terminated) else 130
+    finally:
+        signal.signal(signal.SIGTERM, old)
     env["complete"] = True
     run_dir.write_json("env.json", env)
+    with (plan.out / "timings.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
     table = summary_table(rows)
     spec = plan.spec
     head = (f"# {spec.algo.name} / {spec.arch} / {spec.dataset}: {spec.steps} steps, batch {spec.batch_size}, "
-            f"seed {spec.seed}, {plan.device}\n\n")
+            f"seeds {','.join(map(str, plan.seeds))}, {plan.device}\n\n")
     (plan.out / "summary.md").write_text(head + table + "\n")
     print(table)
     print(f"\nresults in {plan.out}")

@@ -93,7 +93,10 @@ class RunSpec:
     block: int = 10  # generator iterations per timed call into the backend
     data_dir: str | None = None
     precision: Literal["fp32", "tf32"] = "fp32"
-    eval_samples: int = 64
+    eval_every: int = 0  # also sample for quality metrics every N steps (0: only at the end)
+    eval_samples: int = 1000  # generated samples per quality evaluation
+    grid_samples: int = 64  # fixed-z samples saved for the picture grid
+    checkpoint_every: int = 0  # write a resumable checkpoint every N steps (0: never)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))

@@ -14,7 +14,7 @@ import numpy as np
 
 from bench.spec import Algo
 
-TRAIN, SAMPLE = 0, 1  # stream tags, kept apart from init (2) and data (3)
+TRAIN, SAMPLE, EVAL = 0, 1, 4  # stream tags, kept apart from init (2) and data (3)
 
 
 @dataclass(frozen=True)
@@ -61,15 +61,22 @@ class InputStream:
         parts = [self.step(s) for s in range(start, stop)]
         return Block(start, *(np.stack(p) for p in zip(*parts, strict=True)))
 
-    def blocks(self, start: int, stop: int, size: int) -> Iterator[Block]:
-        """Blocks of at most `size` steps, cut wherever the critic-update count changes."""
+    def blocks(self, start: int, stop: int, size: int, cuts: tuple[int, ...] = ()) -> Iterator[Block]:
+        """Blocks of at most `size` steps, cut wherever the critic-update count changes and at
+        every multiple of each non-zero period in `cuts` (where the worker evaluates or saves)."""
         s = start
         while s < stop:
             e, c = s + 1, self.algo.critic_updates(s)
-            while e < min(stop, s + size) and self.algo.critic_updates(e) == c:
+            while (e < min(stop, s + size) and self.algo.critic_updates(e) == c
+                   and not any(c and e % c == 0 for c in cuts)):
                 e += 1
             yield self.block(s, e)
             s = e
 
     def fixed_z(self, n: int) -> np.ndarray:
+        """z for the sample grids, the same in every backend and run with this seed."""
         return np.random.default_rng([SAMPLE, self.seed]).standard_normal((n, self.z_dim), dtype=np.float32)
+
+    def eval_z(self, n: int) -> np.ndarray:
+        """z for the quality metrics, apart from the grid's so a grid is not what is scored."""
+        return np.random.default_rng([EVAL, self.seed]).standard_normal((n, self.z_dim), dtype=np.float32)

@@ -3,11 +3,14 @@
 Builds the spec's data, NumPy weights and input stream, trains through the Backend
 protocol, times each block, and writes <tag>.json (status, timings, info) and
 <tag>.npz (per-step metrics) into the job's work directory. Progress goes to stdout as
-one JSON object per line for the parent to render.
+one JSON object per line for the parent to render. With checkpoint_every, a
+framework-neutral checkpoint (weights, optimizer slots, step, metrics so far) is
+rewritten atomically; the input stream needs no state beyond the step number.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import resource
 import sys
@@ -17,53 +20,95 @@ from pathlib import Path
 
 import numpy as np
 
-import backends
 from bench import data as datasets
 from bench.nets import ARCHS, init_weights
 from bench.spec import RunSpec
 from bench.stream import InputStream
 from bench.timing import BlockTime, summarize
 
+STEP, METRIC, EVAL = "__step__", "__metric__.", "__eval__."  # checkpoint keys beside the state
+
 
 def _emit(**kw) -> None:
     print(json.dumps(kw), flush=True)
+
+
+def save_checkpoint(path: Path, state: dict, step: int, metrics: dict, evals: dict) -> None:
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, **state, **{STEP: np.array(step)},
+             **{METRIC + k: np.concatenate(v) if v else np.zeros(0) for k, v in metrics.items()},
+             **{EVAL + k: np.asarray(v) for k, v in evals.items()})
+    tmp.replace(path)  # never a half-written checkpoint
+
+
+def load_checkpoint(path: Path) -> tuple[dict, int, dict, dict]:
+    with np.load(path) as z:
+        state = {k: z[k] for k in z.files if not k.startswith("__")}
+        metrics = {k[len(METRIC):]: [z[k]] for k in z.files if k.startswith(METRIC)}
+        evals = {k[len(EVAL):]: list(z[k]) for k in z.files if k.startswith(EVAL)}
+        return state, int(z[STEP]), metrics, evals
 
 
 def run(job: dict) -> dict:
     spec = RunSpec.from_json(job["spec"])
     arch = ARCHS[spec.arch]
     out_dir, tag = Path(job["work_dir"]), job["tag"]
+    ckpt = Path(job["checkpoint"]) if job.get("checkpoint") else None
     ds = datasets.load(spec.dataset, spec.data_dir)
     x = ds.x.reshape((-1, *arch.x_shape))
     stream = InputStream(spec.seed, spec.algo, spec.batch_size, arch.z_dim, len(arch.x_shape), len(x))
-    backend = backends.load(job["backend"])(spec, arch, job["mode"], job["device"])
-    backend.load(init_weights(arch, spec.seed), x)
+    try:
+        backend_cls = importlib.import_module(job["module"]).BACKEND
+    except ImportError as e:  # the framework itself is missing or broken
+        return {"status": "unavailable", "error": f"{e}; install: {job.get('install', '')}"}
+    backend = backend_cls(spec, arch, job["mode"], job["device"])
 
-    metrics: dict[str, list[np.ndarray]] = {}
+    start, metrics = 0, {}
+    evals: dict[str, list] = {"step": [], "wall_s": [], "samples": []}
+    if ckpt and ckpt.exists():
+        state, start, metrics, saved = load_checkpoint(ckpt)
+        evals.update(saved)
+    else:
+        state = init_weights(arch, spec.seed)
+    backend.load(state, x)
+
     times: list[BlockTime] = []
-    result = {"status": "ok", "info": backend.info(), "steps_done": 0}
-    for block in stream.blocks(0, spec.steps, spec.block):
+    wall0 = evals["wall_s"][-1] if evals["wall_s"] else 0.0
+    eval_z = stream.eval_z(spec.eval_samples)
+    result = {"status": "ok", "info": backend.info(), "steps_done": start, "resumed_from": start}
+    for block in stream.blocks(start, spec.steps, spec.block, (spec.eval_every, spec.checkpoint_every)):
         arrays = block.arrays()  # made before the clock starts
         t0 = time.perf_counter()
         m = backend.train(arrays)  # returns only when the device is done
         times.append(BlockTime(block.start, block.steps, time.perf_counter() - t0))
         for k, v in m.items():
             metrics.setdefault(k, []).append(np.asarray(v, dtype=np.float64))
-        done = block.start + block.steps
-        result["steps_done"] = done
+        done = result["steps_done"] = block.start + block.steps
         bad = [k for k, v in m.items() if not np.all(np.isfinite(v))]
         if bad:
-            first = min(int(np.argmin(np.isfinite(m[k]))) for k in bad)
-            result.update(status="diverged", error=f"non-finite {', '.join(bad)} at step {block.start + first}")
-            result["steps_done"] = block.start + first
+            first = block.start + min(int(np.argmin(np.isfinite(m[k]))) for k in bad)
+            result.update(status="diverged", steps_done=first, error=f"non-finite {', '.join(bad)} at step {first}")
             break
+        if done == spec.steps or (spec.eval_every and done % spec.eval_every == 0):
+            evals["step"].append(done)  # training seconds so far; the sampling itself is not counted
+            evals["wall_s"].append(wall0 + sum(t.seconds for t in times))
+            evals["samples"].append(backend.sample(eval_z))
+        if ckpt and spec.checkpoint_every and done % spec.checkpoint_every == 0:
+            save_checkpoint(ckpt, backend.export(), done, metrics, evals)
         _emit(step=done, of=spec.steps, ms=times[-1].ms_per_step, d_loss=float(m["d_loss"][-1]))
 
+    final = backend.export()
+    if result["status"] == "ok" and not all(np.all(np.isfinite(v)) for v in final.values()):
+        result.update(status="diverged", error="non-finite weights after the last step")
     n = result["steps_done"]
     np.savez(out_dir / f"{tag}.npz", step=np.arange(n), **{k: np.concatenate(v)[:n] for k, v in metrics.items()})
     if result["status"] == "ok":
-        result["timing"] = summarize(times, spec.warmup).__dict__
-        np.save(Path(job["samples_dir"]) / f"{tag}.npy", backend.sample(stream.fixed_z(spec.eval_samples)))
+        # A resumed run warms up again (a new process compiles again).
+        result["timing"] = summarize(times, start + spec.warmup).__dict__
+        np.save(Path(job["samples_dir"]) / f"{tag}.npy", backend.sample(stream.fixed_z(spec.grid_samples)))
+        np.savez(out_dir / f"{tag}.final.npz", **final)
+    if evals["step"]:
+        np.savez(out_dir / f"{tag}.evals.npz", **{k: np.asarray(v) for k, v in evals.items()})
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result
 
@@ -76,7 +121,9 @@ def main(argv: list[str]) -> int:
     except Exception as e:  # recorded as a failed row; the parent keeps going
         traceback.print_exc()
         result = {"status": "failed", "error": f"{type(e).__name__}: {e}"}
-    out.write_text(json.dumps(result, indent=1))
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=1))
+    tmp.replace(out)
     return 0 if result["status"] == "ok" else 1
 
 

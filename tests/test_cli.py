@@ -38,7 +38,7 @@ def test_smoke_run_writes_every_file(tmp_path):
     env = json.loads((out / "env.json").read_text())
     assert env["complete"] and "run_bench.py" in env["command"] and env["versions"]["torch"]
     assert "torch-eager" in env["backends"] and env["git_commit"] is not None
-    assert "| torch | eager | ok |" in (out / "summary.md").read_text()
+    assert "| torch | eager | 0 | ok |" in (out / "summary.md").read_text()
 
 
 def test_gan_rows_leave_wasserstein_columns_empty(tmp_path):
