@@ -27,6 +27,12 @@ class Backend(Protocol):
     def info(self) -> dict[str, str]:
         """framework_version, device name, threads, precision flags in force."""
 
+    def matmul_gflops(self, n: int, reps: int) -> float:
+        """fp32 (n, n) @ (n, n) throughput in GFLOP/s on the device: the peak steps are held to."""
+
+    def peak_memory_mb(self) -> float | None:
+        """The framework allocator's peak on a GPU; None on the CPU (the worker reports RSS)."""
+
     def load(self, state: dict[str, np.ndarray], data: np.ndarray) -> None:
         """Take weights (and optimizer slots if present, else zeros) and the whole data set,
         already in the arch's sample shape; place both on the device."""

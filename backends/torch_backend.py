@@ -7,6 +7,8 @@ transpose of the canonical layout, which load/export undo.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -110,6 +112,24 @@ class TorchBackend:
             f"cudnn_tf32={torch.backends.cudnn.allow_tf32}",
             "note": self.note,
         }
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def matmul_gflops(self, n: int, reps: int) -> float:
+        a = torch.from_numpy(np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)).to(self.device)
+        for _ in range(2):  # warm-up: allocator, kernel selection
+            a @ a
+        self._sync()
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            a @ a
+        self._sync()
+        return 2.0 * n**3 * reps / (time.perf_counter() - t0) / 1e9
+
+    def peak_memory_mb(self) -> float | None:
+        return torch.cuda.max_memory_allocated(self.device) / 2**20 if self.device.type == "cuda" else None
 
     # -- state ---------------------------------------------------------------------------
     def load(self, state: dict[str, np.ndarray], data: np.ndarray) -> None:

@@ -220,7 +220,7 @@ def record(plan: Plan, run_dir: RunDir, task: Task, result: dict) -> dict:
            "device": info.get("device_name", plan.device), "framework": framework,
            "framework_version": info.get("framework_version", _version(framework)),
            "threads": info.get("threads"), "precision": info.get("precision"),
-           "peak_rss_mb": result.get("peak_rss_mb"),
+           "peak_mem_mb": result.get("peak_mem_mb"),
            "note": "; ".join(x for x in (info.get("note"), result.get("error")) if x)}
     if t:
         row.update(t)
@@ -243,7 +243,7 @@ def _fmt(v: str) -> str:
 
 def summary_table(rows: list[dict]) -> str:
     cols = ("backend", "mode", "seed", "status", "compile_s", "step_ms_median", "step_ms_min", "step_ms_max",
-            "samples_per_s")
+            "achieved_gflops", "pct_of_peak", "peak_mem_mb")
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
         lines.append("| " + " | ".join(_fmt(r.get(c, "")) for c in cols) + " |")
