@@ -1,4 +1,9 @@
-"""Pictures a person would rather look at than numbers (matplotlib, headless)."""
+"""Pictures a person would rather look at than numbers (matplotlib, headless).
+
+Every function takes plain arrays or DataFrames and writes one PNG; bench.report finds
+the data in run directories. Series keep one colour per label across figures, and lines
+that coincide (backends in parity) are drawn thick to thin so each stays visible.
+"""
 
 from __future__ import annotations
 
@@ -9,29 +14,172 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+LOSS_PANELS = (("d_loss", "critic loss (d_loss)"), ("w_estimate", "Wasserstein estimate"),
+               ("g_loss", "generator loss (g_loss)"))
+GRID = 64  # samples shown per grid
+
+
+def colors(labels: list[str]) -> dict[str, tuple]:
+    cmap = plt.get_cmap("tab10")
+    return {lab: cmap(i % 10) for i, lab in enumerate(labels)}
+
+
+def _width(i: int) -> float:
+    return max(0.8, 3.0 - 0.6 * i)
+
+
+def _save(fig: plt.Figure, path: Path) -> None:
+    fig.savefig(path, bbox_inches="tight", dpi=100)
+    plt.close(fig)
+
+
+def _is_2d(samples: np.ndarray) -> bool:
+    """Points in the plane, not images (whose last axis is a row of pixels or all of them)."""
+    return samples.shape[-1] == 2
+
+
+def _mosaic(imgs: np.ndarray) -> np.ndarray:
+    """(rows, cols, pixels) images, square, into one canvas with a 1-pixel white border each."""
+    rows, cols = imgs.shape[:2]
+    side = int(np.sqrt(imgs[0, 0].size))
+    tiles = np.pad(imgs.reshape(rows, cols, side, side), ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=1)
+    return tiles.transpose(0, 2, 1, 3).reshape(rows * (side + 2), cols * (side + 2))
+
+
+def _draw_samples(ax: plt.Axes, samples: np.ndarray, real: np.ndarray | None) -> None:
+    """A scatter over the real points for 2-D data, else an 8x8 image grid."""
+    if _is_2d(samples):
+        if real is not None:
+            ax.scatter(*real[:2000].T, s=2, c="tab:orange", alpha=0.3, label="real")
+        ax.scatter(*samples[:2000].T, s=4, c="tab:blue", label="generated")
+        ax.legend(loc="upper right", fontsize=7)
+        ax.set_aspect("equal")
+        return
+    imgs = samples[:GRID].reshape(len(samples[:GRID]), -1)
+    n = int(np.ceil(np.sqrt(len(imgs))))
+    imgs = np.concatenate([imgs, np.ones((n * n - len(imgs), imgs.shape[1]))])  # blank tail tiles
+    ax.imshow(_mosaic(imgs.reshape(n, n, -1)), cmap="gray", vmin=0, vmax=1)
+    ax.axis("off")
 
 
 def sample_grid(samples: np.ndarray, path: Path, title: str, real: np.ndarray | None = None) -> None:
     """8x8 image grid for image data; a scatter over the real points for 2-D data."""
-    fig = plt.figure(figsize=(5, 5), dpi=100)
-    if samples.ndim == 2 and samples.shape[1] == 2:
-        ax = fig.add_subplot()
-        if real is not None:
-            ax.scatter(*real[:2000].T, s=2, c="tab:orange", alpha=0.3, label="real")
-        ax.scatter(*samples.T, s=4, c="tab:blue", label="generated")
-        ax.legend(loc="upper right", fontsize=7)
-        ax.set_aspect("equal")
-    else:
-        side = int(np.sqrt(samples[0].size))
-        imgs = samples[:64].reshape(-1, side, side)
-        n = int(np.ceil(np.sqrt(len(imgs))))
-        canvas = np.ones((n * (side + 2), n * (side + 2)))
-        for i, im in enumerate(imgs):
-            r, c = divmod(i, n)
-            canvas[r * (side + 2) + 1 : r * (side + 2) + 1 + side, c * (side + 2) + 1 : c * (side + 2) + 1 + side] = im
-        ax = fig.add_subplot()
-        ax.imshow(canvas, cmap="gray", vmin=0, vmax=1)
-        ax.axis("off")
+    fig, ax = plt.subplots(figsize=(5, 5), layout="constrained")
+    _draw_samples(ax, samples, real)
     ax.set_title(title, fontsize=9)
-    fig.savefig(path, bbox_inches="tight")
-    plt.close(fig)
+    _save(fig, path)
+
+
+def samples_side_by_side(samples: dict[str, np.ndarray], real: np.ndarray | None, path: Path, title: str) -> None:
+    """One panel per backend/mode; for images a first panel of real images, for 2-D data
+    the real distribution under every scatter."""
+    panels = list(samples.items())
+    if real is not None and not _is_2d(real):
+        panels.insert(0, ("real", real))
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.4), squeeze=False, layout="constrained")
+    for ax, (label, s) in zip(axes[0], panels, strict=True):
+        _draw_samples(ax, s, real)
+        ax.set_title(label, fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    _save(fig, path)
+
+
+def loss_curves(curves: dict[str, pd.DataFrame], path: Path, title: str) -> None:
+    """d_loss, w_estimate, g_loss and mean critic values on real (solid) and fake (dashed)
+    against step, every series overlaid; a column with no values gets no panel."""
+    def has(col: str) -> bool:
+        return any(col in df and df[col].notna().any() for df in curves.values())
+
+    panels = [p for p in LOSS_PANELS if has(p[0])]
+    critic = has("d_real")
+    n = len(panels) + critic
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.4), squeeze=False, layout="constrained")
+    col = colors(list(curves))
+    for i, (label, df) in enumerate(curves.items()):
+        for ax, (metric, name) in zip(axes[0][: len(panels)], panels, strict=True):
+            ax.plot(df["step"], df[metric], color=col[label], lw=_width(i), label=label)
+            ax.set_title(name, fontsize=9)
+        if critic:
+            ax = axes[0, -1]
+            ax.plot(df["step"], df["d_real"], color=col[label], lw=_width(i), label=f"{label} real")
+            ax.plot(df["step"], df["d_fake"], color=col[label], lw=_width(i), ls="--", label=f"{label} fake")
+            ax.set_title("mean critic value: real (solid), fake (dashed)", fontsize=9)
+    for ax in axes[0]:
+        ax.set_xlabel("step", fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    _save(fig, path)
+
+
+def quality_curves(curves: dict[str, pd.DataFrame], path: Path, title: str) -> None:
+    """One panel per metric: value against training wall-clock seconds, one line per series.
+    Each DataFrame has columns wall_s, metric, value."""
+    metrics = list(dict.fromkeys(m for df in curves.values() for m in df["metric"]))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3.4), squeeze=False, layout="constrained")
+    col = colors(list(curves))
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        for i, (label, df) in enumerate(curves.items()):
+            d = df[df["metric"] == metric].sort_values("wall_s")
+            ax.plot(d["wall_s"], d["value"], marker="o", ms=3, color=col[label], lw=_width(i), label=label)
+        ax.set_title(metric, fontsize=9)
+        ax.set_xlabel("training seconds", fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    _save(fig, path)
+
+
+def step_times(rows: pd.DataFrame, path: Path) -> None:
+    """Horizontal bars of median ms per step with min/max whiskers; rows has columns
+    label, step_ms_median, step_ms_min, step_ms_max. Log axis when the spread is wide."""
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.2), layout="constrained")
+    y = np.arange(len(rows))[::-1]
+    med, hi = rows["step_ms_median"].to_numpy(float), rows["step_ms_max"].to_numpy(float)
+    err = np.stack([med - rows["step_ms_min"].to_numpy(float), hi - med])
+    ax.barh(y, med, xerr=err, color=list(colors(list(rows["label"])).values()), capsize=3)
+    ax.set_yticks(y, rows["label"], fontsize=8)
+    for yi, m, h in zip(y, med, hi, strict=True):
+        ax.annotate(f"  {m:.3g} ms", (h, yi), va="center", fontsize=8)
+    if med.max() / max(med.min(), 1e-9) > 20:
+        ax.set_xscale("log")
+    ax.set_xlabel("ms per step (median; whiskers min and max over timed blocks)", fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    _save(fig, path)
+
+
+def interpolation(paths: dict[str, np.ndarray], path: Path, real: np.ndarray | None = None) -> None:
+    """G(z) along straight lines in z, one panel per series. Each array is (rows, steps,
+    *sample_shape): for images one strip per row, for 2-D data one path per row (o = start)."""
+    n, planar = len(paths), _is_2d(next(iter(paths.values())))
+    # image strips stack, scatters sit side by side
+    shape, size = ((1, n), (3.6 * n, 3.6)) if planar else ((n, 1), (8, 2.6 * n))
+    fig, axes = plt.subplots(*shape, figsize=size, squeeze=False, layout="constrained")
+    for ax, (label, a) in zip(axes.ravel(), paths.items(), strict=True):
+        if planar:
+            if real is not None:
+                ax.scatter(*real[:2000].T, s=2, c="tab:orange", alpha=0.2)
+            for row in a.reshape(len(a), -1, 2):
+                ax.plot(*row.T, marker=".", lw=1)
+                ax.plot(*row[0], "ko", ms=4)
+            ax.set_aspect("equal")
+        else:
+            ax.imshow(_mosaic(a.reshape(*a.shape[:2], -1)), cmap="gray", vmin=0, vmax=1)
+            ax.axis("off")
+        ax.set_title(f"{label}: G(z) along lines in z", fontsize=9)
+    _save(fig, path)
+
+
+def critic_histograms(weights: dict[str, np.ndarray], clip: float | None, path: Path) -> None:
+    """Histogram of every final critic weight per series, with the clip bounds marked."""
+    fig, axes = plt.subplots(1, len(weights), figsize=(3.6 * len(weights), 3), squeeze=False, layout="constrained")
+    for ax, (label, w) in zip(axes[0], weights.items(), strict=True):
+        ax.hist(w, bins=60, color="tab:blue")
+        if clip:
+            for c in (-clip, clip):
+                ax.axvline(c, color="tab:red", ls="--", lw=1)
+        ax.set_yscale("log")
+        ax.set_title(f"{label}: critic weights" + (f" (clip ±{clip:g})" if clip else ""), fontsize=9)
+    _save(fig, path)
