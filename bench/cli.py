@@ -19,6 +19,11 @@ from bench.spec import ALGOS, RunSpec
 # Defaults per architecture: the seeds' batch sizes, and enough steps to time on a CPU.
 ARCH_DEFAULTS = {"mlp": {"batch_size": 64, "steps": 300}, "toy_mlp": {"batch_size": 256, "steps": 200}}
 DATASET_ARCH = {"mnist": "mlp", "8gaussians": "toy_mlp", "25gaussians": "toy_mlp", "swissroll": "toy_mlp"}
+ARCH_DATASET = {"mlp": "mnist", "toy_mlp": "8gaussians"}
+
+
+SUITE_BATCHES, SUITE_STEPS, SUITE_WARMUP = (64, 256, 1024), 40, 10
+SUITES = {"standard": [(algo, arch, b) for algo in ALGOS for arch in ARCH_DEFAULTS for b in SUITE_BATCHES]}
 
 
 class UsageError(ValueError):
@@ -63,6 +68,8 @@ def parser() -> argparse.ArgumentParser:
     a("--eval-samples", type=int, default=1000, help="generated samples per quality evaluation")
     a("--checkpoint-every", type=int, default=0, help="write a resumable .npz checkpoint every N steps")
     a("--resume", type=Path, metavar="DIR", help="continue the interrupted run in DIR (its own settings apply)")
+    a("--suite", choices=tuple(SUITES), help="run the benchmark suite: every algo x arch x batch size "
+      f"{SUITE_BATCHES} with --modes all, {SUITE_STEPS} steps each, into one timings.csv")
     a("--out", type=Path, help="run directory (default results/<time>-<algo>-<arch>-<dataset>); never overwritten")
     return p
 
@@ -83,7 +90,8 @@ def plan_from_args(args: argparse.Namespace, argv: list[str]) -> Plan:
             raise UsageError(f"unknown mode {m!r}; choose from default, all, {', '.join(sorted(all_modes))}")
     for n in names:
         e = backends.entry(n)
-        modes = (e.default_modes if wanted == ["default"] else e.modes if wanted == ["all"]
+        modes = (e.default_modes if wanted == ["default"] and not args.suite
+                 else e.modes if wanted in (["all"], ["default"])
                  else tuple(m for m in e.modes if m in wanted))
         if not modes:
             raise UsageError(f"--modes {args.modes} selects no mode of {n} (it has {', '.join(e.modes)})")
@@ -119,6 +127,12 @@ def plan_from_args(args: argparse.Namespace, argv: list[str]) -> Plan:
     spec = RunSpec(algo, arch, dataset, batch, steps, seed=seeds[0], warmup=args.warmup, block=args.block,
                    data_dir=args.data_dir, precision=args.precision, eval_every=args.eval_every,
                    eval_samples=args.eval_samples, checkpoint_every=args.checkpoint_every)
+    specs = [spec]
+    if args.suite:
+        specs = [dataclasses.replace(spec, algo=ALGOS[a], arch=r, dataset=ARCH_DATASET[r], batch_size=b,
+                                     steps=SUITE_STEPS if args.steps is None else steps,
+                                     warmup=min(spec.warmup, SUITE_WARMUP))
+                 for a, r, b in SUITES[args.suite]]
     for name, v in (("--steps", spec.steps), ("--batch-size", spec.batch_size), ("--n-critic", algo.n_critic),
                     ("--block", spec.block), ("--eval-samples", spec.eval_samples), ("--timeout", args.timeout)):
         if v <= 0:
@@ -136,7 +150,9 @@ def plan_from_args(args: argparse.Namespace, argv: list[str]) -> Plan:
     out = args.out or ROOT / "results" / f"{time.strftime('%Y%m%d-%H%M%S')}-{algo.name}-{arch}-{dataset}"
     if out.exists() and any(out.iterdir()):
         raise UsageError(f"{out} exists and is not empty; choose another --out (nothing was overwritten)")
-    return Plan(spec, tuple(runs), device, out, args.timeout, shlex.join([sys.executable, *argv]), seeds)
+    if args.suite:
+        out = args.out or ROOT / "results" / f"{time.strftime('%Y%m%d-%H%M%S')}-suite-{args.suite}-{device}"
+    return Plan(tuple(specs), tuple(runs), device, out, args.timeout, shlex.join([sys.executable, *argv]), seeds)
 
 
 def resume_plan(run_dir: Path) -> Plan:
@@ -178,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"run_bench.py: error: {e}", file=sys.stderr)
         return 2
-    s = plan.spec
-    print(f"ganbench: {s.algo.name} / {s.arch} / {s.dataset}, {s.steps} steps x batch {s.batch_size}, "
-          f"{plan.device}, runs: {', '.join(f'{b}-{m}' for b, m in plan.runs)}", file=sys.stderr)
+    s = plan.specs[0]
+    what = (f"suite of {len(plan.specs)} setups" if len(plan.specs) > 1 else
+            f"{s.algo.name} / {s.arch} / {s.dataset}, {s.steps} steps x batch {s.batch_size}")
+    print(f"ganbench: {what}, {plan.device}, runs: {', '.join(f'{b}-{m}' for b, m in plan.runs)}", file=sys.stderr)
     return execute(plan, resume=args.resume is not None)

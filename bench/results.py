@@ -12,9 +12,9 @@ import json
 import math
 from pathlib import Path
 
-LOSS_COLUMNS = ("backend", "mode", "algo", "arch", "dataset", "seed", "step",
+LOSS_COLUMNS = ("backend", "mode", "algo", "arch", "dataset", "batch_size", "seed", "step",
                 "d_loss", "g_loss", "w_estimate", "gp", "d_real", "d_fake")
-TIMING_COLUMNS = ("backend", "mode", "status", "algo", "arch", "dataset", "seed", "batch_size", "steps",
+TIMING_COLUMNS = ("backend", "mode", "status", "algo", "arch", "dataset", "batch_size", "seed", "steps",
                   "device", "framework", "framework_version", "compile_s", "step_ms_median",
                   "step_ms_min", "step_ms_max", "samples_per_s", "timed_steps", "gflops_per_step",
                   "achieved_gflops", "peak_gflops", "pct_of_peak", "peak_mem_mb", "threads", "precision", "note")

@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @dataclass(frozen=True)
 class Plan:
-    spec: RunSpec
+    specs: tuple[RunSpec, ...]  # one setup, or a suite's many
     runs: tuple[tuple[str, str], ...]  # (backend, mode)
     device: str  # cpu | gpu (auto already resolved)
     out: Path
@@ -45,12 +45,13 @@ class Plan:
     seeds: tuple[int, ...] = (0,)
 
     def to_dict(self) -> dict:
-        return {"spec": json.loads(self.spec.to_json()), "runs": self.runs, "device": self.device,
+        return {"specs": [json.loads(s.to_json()) for s in self.specs], "runs": self.runs, "device": self.device,
                 "out": str(self.out), "timeout": self.timeout, "command": self.command, "seeds": self.seeds}
 
     @classmethod
     def from_dict(cls, d: dict) -> Plan:
-        return cls(RunSpec.from_json(json.dumps(d["spec"])), tuple(map(tuple, d["runs"])), d["device"],
+        specs = tuple(RunSpec.from_json(json.dumps(s)) for s in d["specs"])
+        return cls(specs, tuple(map(tuple, d["runs"])), d["device"],
                    Path(d["out"]), d["timeout"], d["command"], tuple(d["seeds"]))
 
 
@@ -156,9 +157,15 @@ class Task:
 
 
 def tasks(plan: Plan) -> list[Task]:
-    many = len(plan.seeds) > 1
-    return [Task(b, m, dataclasses.replace(plan.spec, seed=s), f"{b}-{m}" + (f"-seed{s}" if many else ""))
-            for s in plan.seeds for b, m in plan.runs]
+    """Every (setup, seed, backend, mode); tags name only what varies, e.g. torch-eager."""
+    out = []
+    for spec in plan.specs:
+        setup = f"{spec.algo.name}-{spec.arch}-b{spec.batch_size}-" if len(plan.specs) > 1 else ""
+        for seed in plan.seeds:
+            for b, m in plan.runs:
+                tag = setup + f"{b}-{m}" + (f"-seed{seed}" if len(plan.seeds) > 1 else "")
+                out.append(Task(b, m, dataclasses.replace(spec, seed=seed), tag))
+    return out
 
 
 def run_one(plan: Plan, run_dir: RunDir, task: Task) -> dict:
@@ -208,7 +215,7 @@ def record(plan: Plan, run_dir: RunDir, task: Task, result: dict) -> dict:
     """Append the loss rows and the timing row of one finished task."""
     s, tag = task.spec, task.tag
     base = {"backend": task.backend, "mode": task.mode, "algo": s.algo.name, "arch": s.arch,
-            "dataset": s.dataset, "seed": s.seed}
+            "dataset": s.dataset, "batch_size": s.batch_size, "seed": s.seed}
     raw = run_dir.path / "raw" / f"{tag}.npz"
     if raw.exists():
         m = np.load(raw)
@@ -216,7 +223,7 @@ def record(plan: Plan, run_dir: RunDir, task: Task, result: dict) -> dict:
         run_dir.append("losses.csv", LOSS_COLUMNS, rows)
     info, t = result.get("info", {}), result.get("timing", {})
     framework = backends.entry(task.backend).framework
-    row = {**base, "status": result["status"], "batch_size": s.batch_size, "steps": result.get("steps_done", 0),
+    row = {**base, "status": result["status"], "steps": result.get("steps_done", 0),
            "device": info.get("device_name", plan.device), "framework": framework,
            "framework_version": info.get("framework_version", _version(framework)),
            "threads": info.get("threads"), "precision": info.get("precision"),
@@ -241,9 +248,10 @@ def _fmt(v: str) -> str:
         return v
 
 
-def summary_table(rows: list[dict]) -> str:
-    cols = ("backend", "mode", "seed", "status", "compile_s", "step_ms_median", "step_ms_min", "step_ms_max",
-            "achieved_gflops", "pct_of_peak", "peak_mem_mb")
+def summary_table(rows: list[dict], suite: bool = False) -> str:
+    cols = ("algo", "arch", "batch_size") * suite + (
+        "backend", "mode", "seed", "status", "compile_s", "step_ms_median", "step_ms_min", "step_ms_max",
+        "achieved_gflops", "pct_of_peak", "peak_mem_mb")
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
         lines.append("| " + " | ".join(_fmt(r.get(c, "")) for c in cols) + " |")
@@ -258,12 +266,17 @@ def _on_sigterm(signum, frame):
     raise Terminated
 
 
-def _finished(run_dir: RunDir) -> set[tuple[str, str, int]]:
+def _key(backend: str, mode: str, algo: str, arch: str, batch_size, seed) -> tuple:
+    return backend, mode, algo, arch, int(batch_size), int(seed)
+
+
+def _finished(run_dir: RunDir) -> set[tuple]:
     f = run_dir.path / "timings.csv"
     if not f.exists():
         return set()
     with f.open() as fh:
-        return {(r["backend"], r["mode"], int(r["seed"])) for r in csv.DictReader(fh)}
+        return {_key(r["backend"], r["mode"], r["algo"], r["arch"], r["batch_size"], r["seed"])
+                for r in csv.DictReader(fh)}
 
 
 def execute(plan: Plan, resume: bool = False) -> int:
@@ -277,7 +290,8 @@ def execute(plan: Plan, resume: bool = False) -> int:
     old = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         for task in tasks(plan):
-            if (task.backend, task.mode, task.spec.seed) in done:
+            s = task.spec
+            if _key(task.backend, task.mode, s.algo.name, s.arch, s.batch_size, s.seed) in done:
                 continue
             result = run_one(plan, run_dir, task)
             record(plan, run_dir, task, result)
@@ -294,10 +308,12 @@ def execute(plan: Plan, resume: bool = False) -> int:
     run_dir.write_json("env.json", env)
     with (plan.out / "timings.csv").open() as fh:
         rows = list(csv.DictReader(fh))
-    table = summary_table(rows)
-    spec = plan.spec
-    head = (f"# {spec.algo.name} / {spec.arch} / {spec.dataset}: {spec.steps} steps, batch {spec.batch_size}, "
-            f"seeds {','.join(map(str, plan.seeds))}, {plan.device}\n\n")
+    suite = len(plan.specs) > 1
+    table = summary_table(rows, suite)
+    spec = plan.specs[0]
+    head = (f"# suite: {len(plan.specs)} setups, {spec.steps} steps each" if suite else
+            f"# {spec.algo.name} / {spec.arch} / {spec.dataset}: {spec.steps} steps, batch {spec.batch_size}")
+    head += f", seeds {','.join(map(str, plan.seeds))}, {plan.device}\n\n"
     (plan.out / "summary.md").write_text(head + table + "\n")
     print(table)
     print(f"\nresults in {plan.out}")

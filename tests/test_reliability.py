@@ -33,7 +33,7 @@ def fakes(monkeypatch):
 
 def plan(out: Path, runs, steps=6, timeout=60.0, **spec_over) -> Plan:
     spec = dataclasses.replace(small_spec("wgan_gp", "mlp", batch=4, steps=steps), warmup=2, block=2, **spec_over)
-    return Plan(spec, tuple(runs), "cpu", out, timeout, "test")
+    return Plan((spec,), tuple(runs), "cpu", out, timeout, "test")
 
 
 def read(path: Path) -> list[dict]:
