@@ -30,6 +30,16 @@ def _width(i: int) -> float:
     return max(0.8, 3.0 - 0.6 * i)
 
 
+def _grid(n: int, width: float, height: float, max_cols: int = 4) -> tuple[plt.Figure, list[plt.Axes]]:
+    """n panels in rows of at most max_cols; the unused cells hidden."""
+    cols = min(n, max_cols)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False, layout="constrained")
+    for ax in axes.ravel()[n:]:
+        ax.axis("off")
+    return fig, list(axes.ravel()[:n])
+
+
 def _save(fig: plt.Figure, path: Path) -> None:
     fig.savefig(path, bbox_inches="tight", dpi=100)
     plt.close(fig)
@@ -78,8 +88,8 @@ def samples_side_by_side(samples: dict[str, np.ndarray], real: np.ndarray | None
     panels = list(samples.items())
     if real is not None and not _is_2d(real):
         panels.insert(0, ("real", real))
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.4), squeeze=False, layout="constrained")
-    for ax, (label, s) in zip(axes[0], panels, strict=True):
+    fig, axes = _grid(len(panels), 3.2, 3.4)
+    for ax, (label, s) in zip(axes, panels, strict=True):
         _draw_samples(ax, s, real)
         ax.set_title(label, fontsize=9)
     fig.suptitle(title, fontsize=10)
@@ -153,11 +163,9 @@ def step_times(rows: pd.DataFrame, path: Path) -> None:
 def interpolation(paths: dict[str, np.ndarray], path: Path, real: np.ndarray | None = None) -> None:
     """G(z) along straight lines in z, one panel per series. Each array is (rows, steps,
     *sample_shape): for images one strip per row, for 2-D data one path per row (o = start)."""
-    n, planar = len(paths), _is_2d(next(iter(paths.values())))
-    # image strips stack, scatters sit side by side
-    shape, size = ((1, n), (3.6 * n, 3.6)) if planar else ((n, 1), (8, 2.6 * n))
-    fig, axes = plt.subplots(*shape, figsize=size, squeeze=False, layout="constrained")
-    for ax, (label, a) in zip(axes.ravel(), paths.items(), strict=True):
+    planar = _is_2d(next(iter(paths.values())))
+    fig, axes = _grid(len(paths), *((3.6, 3.6) if planar else (8, 2.6)), max_cols=4 if planar else 1)
+    for ax, (label, a) in zip(axes, paths.items(), strict=True):
         if planar:
             if real is not None:
                 ax.scatter(*real[:2000].T, s=2, c="tab:orange", alpha=0.2)
@@ -174,8 +182,8 @@ def interpolation(paths: dict[str, np.ndarray], path: Path, real: np.ndarray | N
 
 def critic_histograms(weights: dict[str, np.ndarray], clip: float | None, path: Path) -> None:
     """Histogram of every final critic weight per series, with the clip bounds marked."""
-    fig, axes = plt.subplots(1, len(weights), figsize=(3.6 * len(weights), 3), squeeze=False, layout="constrained")
-    for ax, (label, w) in zip(axes[0], weights.items(), strict=True):
+    fig, axes = _grid(len(weights), 3.6, 3)
+    for ax, (label, w) in zip(axes, weights.items(), strict=True):
         ax.hist(w, bins=60, color="tab:blue")
         if clip:
             for c in (-clip, clip):

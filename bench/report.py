@@ -2,17 +2,19 @@
 
 `build([run_dir], run_dir)` writes the report beside a run's CSVs, its figures in plots/.
 Several run directories (a CPU run and a GPU run, say) merge into one comparison whose rows
-carry each run's label: its device, or its directory name when devices repeat. Whatever a
-run lacks (quality.csv of an older run, the losses of a failed backend, env.json) is left
-out of the report, never an error.
+carry each run's label: its device, or its directory name when devices repeat. Rows are
+grouped by setup (algo / arch / data set / batch), so a suite's many setups and runs of
+different setups stay apart. Whatever a run lacks (quality.csv of an older run, the losses
+of a failed backend, env.json) is left out of the report, never an error.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +28,7 @@ REFERENCE = ("torch", "eager")
 LOSS_METRICS = ("d_loss", "g_loss", "w_estimate", "gp", "d_real", "d_fake")
 REL_FLOOR = 1e-3  # relative to |reference|, at least this fraction of its largest |value| (zero crossings)
 KEYS = ["run", "backend", "mode"]
+SETUP_COLUMNS = ("algo", "arch", "dataset", "batch_size")
 TIMING_STATS = ("compile_s", "step_ms_median", "step_ms_min", "step_ms_max", "samples_per_s", "achieved_gflops",
                 "pct_of_peak", "peak_mem_mb", "peak_rss_mb")  # those a run's timings.csv has
 ENV_KEYS = ("command", "complete", "device", "gpu", "cpu", "cpu_count", "python", "platform", "git_commit")
@@ -37,7 +40,7 @@ class Run:
     path: Path
     label: str
     env: dict
-    spec: RunSpec | None
+    specs: tuple[RunSpec, ...]  # one per setup; empty without env.json
     tables: dict[str, pd.DataFrame]  # timings, losses, quality; empty frames where absent
 
 
@@ -57,13 +60,33 @@ def _read_env(path: Path) -> dict:
         return {}
 
 
-def _spec(env: dict) -> RunSpec | None:
-    d = env.get("spec") or env.get("plan", {}).get("spec")  # newer runs keep it inside the plan
-    return RunSpec.from_json(json.dumps(d)) if d else None
+def _specs(env: dict) -> tuple[RunSpec, ...]:
+    """The run's setups, from each env.json layout so far: spec, plan.spec, plan.specs."""
+    plan = env.get("plan", {})
+    found = plan.get("specs") or [s for s in (env.get("spec"), plan.get("spec")) if s][:1]
+    return tuple(RunSpec.from_json(json.dumps(s)) for s in found)
 
 
-def _setup(spec: RunSpec | None) -> str:
-    return f"{spec.algo.name} / {spec.arch} / {spec.dataset} / batch {spec.batch_size}" if spec else "unknown setup"
+def setup_name(algo: str, arch: str, dataset: str, batch_size) -> str:
+    return f"{algo} / {arch} / {dataset} / batch {batch_size}"
+
+
+def _spec_setup(spec: RunSpec) -> str:
+    return setup_name(spec.algo.name, spec.arch, spec.dataset, spec.batch_size)
+
+
+def _with_setup(t: pd.DataFrame, label: str, specs: tuple[RunSpec, ...]) -> pd.DataFrame:
+    """Add run and setup columns; setup columns a CSV lacks (older runs) come from the run's spec."""
+    t.insert(0, "run", label)
+    s = specs[0] if specs else None
+    fill = {"algo": s.algo.name, "arch": s.arch, "dataset": s.dataset, "batch_size": s.batch_size,
+            "seed": s.seed} if s else {}
+    for col in (*SETUP_COLUMNS, "seed"):
+        if col not in t:
+            t[col] = fill.get(col, 0 if col == "seed" else "?")
+    batch = pd.to_numeric(t["batch_size"], errors="coerce").astype("Int64").astype(str)
+    t["setup"] = [setup_name(*row) for row in zip(t["algo"], t["arch"], t["dataset"], batch, strict=True)]
+    return t
 
 
 def load_runs(run_dirs: list[Path]) -> list[Run]:
@@ -72,15 +95,10 @@ def load_runs(run_dirs: list[Path]) -> list[Run]:
     runs = []
     for d, env, device in zip(map(Path, run_dirs), envs, devices, strict=True):
         label = device if devices.count(device) == 1 else d.name
-        spec = _spec(env)
+        specs = _specs(env)
         tables = {n: _read_csv(d / f"{n}.csv") for n in ("timings", "losses", "quality")}
-        for t in tables.values():
-            if not t.empty:
-                t.insert(0, "run", label)
-                t["setup"] = _setup(spec)
-                if "seed" not in t:  # runs from before the seed column
-                    t["seed"] = spec.seed if spec else 0
-        runs.append(Run(d, label, env, spec, tables))
+        tables = {n: t if t.empty else _with_setup(t, label, specs) for n, t in tables.items()}
+        runs.append(Run(d, label, env, specs, tables))
     return runs
 
 
@@ -181,9 +199,21 @@ def quality_table(quality: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def runs_table(runs: list[Run], timings: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for r in runs:
+        t = timings[timings["run"] == r.label] if not timings.empty else timings
+        setups = list(dict.fromkeys(map(_spec_setup, r.specs)))
+        rows.append({"run": r.label, "directory": r.path.name,
+                     "setup": setups[0] if len(setups) == 1 else f"{len(setups)} setups",
+                     "steps": r.specs[0].steps if r.specs else "",
+                     "seeds": ",".join(map(str, sorted(t["seed"].unique()))) if not t.empty else "",
+                     "device": r.env.get("gpu") or r.env.get("device", ""), "complete": r.env.get("complete", "")})
+    return pd.DataFrame(rows)
+
+
 def environment_table(runs: list[Run]) -> pd.DataFrame:
-    rows: dict[str, dict[str, str]] = {"directory": {r.label: str(r.path) for r in runs},
-                                       "setup": {r.label: _setup(r.spec) for r in runs}}
+    rows: dict[str, dict[str, str]] = {"directory": {r.label: str(r.path) for r in runs}}
     for k in ENV_KEYS:
         rows[k] = {r.label: r.env.get(k, "") for r in runs}
     for r in runs:
@@ -195,32 +225,78 @@ def environment_table(runs: list[Run]) -> pd.DataFrame:
     return df.rename_axis("").reset_index()
 
 
-# ---- figures -------------------------------------------------------------------------------
+# ---- figures over all runs, one per setup ----------------------------------------------------
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")
 
 
-def _real(spec: RunSpec | None) -> np.ndarray | None:
-    """A fixed random 2,000 of the run's data set, or None where it cannot be loaded here."""
-    if spec is None:
-        return None
+def _seed_means(g: pd.DataFrame, keys: list[str], values: list[str]) -> dict[str, pd.DataFrame]:
+    """series -> its rows averaged over seeds at each key."""
+    return {s: gs.groupby(keys, as_index=False)[values].mean() for s, gs in g.groupby("series", sort=False)}
+
+
+def step_time_figure(timings: pd.DataFrame, path: Path, title: str) -> bool:
+    ok = timings[(timings["status"] == "ok") & timings["step_ms_median"].notna()]
+    if ok.empty:
+        return False
+    bars = ok.groupby("series", sort=False).agg(step_ms_median=("step_ms_median", "mean"),
+                                                step_ms_min=("step_ms_min", "min"), step_ms_max=("step_ms_max", "max"))
+    plots.step_times(bars.reset_index().rename(columns={"series": "label"}), path)
+    return True
+
+
+def loss_figure(losses: pd.DataFrame, path: Path, title: str) -> bool:
+    plots.loss_curves(_seed_means(losses, ["step"], [m for m in LOSS_METRICS if m in losses]), path, title)
+    return True
+
+
+def quality_figure(quality: pd.DataFrame, path: Path, title: str) -> bool:
+    plots.quality_curves(_seed_means(quality, ["step", "metric"], ["wall_s", "value"]), path, title)
+    return True
+
+
+Table = Callable[[pd.DataFrame], pd.DataFrame]
+Figure = Callable[[pd.DataFrame, Path, str], bool]
+
+
+def setup_section(df: pd.DataFrame, table: Table, figure: Figure, stem: str, out_dir: Path,
+                  empty: str) -> str:
+    """A table and a figure per setup, under a sub-heading when there are several setups."""
+    if df.empty:
+        return f"_{empty}_\n\n"
+    parts, many = [], df["setup"].nunique() > 1
+    for setup, g in df.groupby("setup", sort=False):
+        parts.append(f"### {setup}\n\n" if many else "")
+        parts.append(markdown(table(g), "nothing to compare") + "\n")
+        path = out_dir / "plots" / f"{stem}-{_slug(setup)}.png"
+        if figure(g, path, setup):
+            parts.append(f"![{setup}]({path.relative_to(out_dir).as_posix()})\n\n")
+    return "".join(parts)
+
+
+# ---- figures per run and setup: samples, interpolation, critic weights ---------------------------
+
+@functools.lru_cache(maxsize=4)
+def _real(dataset: str, data_dir: str | None) -> np.ndarray | None:
+    """A fixed random 2,000 of a data set, or None where it cannot be loaded here."""
     try:
-        x = datasets.load(spec.dataset, spec.data_dir).x
+        x = datasets.load(dataset, data_dir).x
     except (datasets.DataError, OSError):
         return None
     return x[np.random.default_rng(0).permutation(len(x))[:2000]]
 
 
-def _run_files(run: Run, folder: str, suffix: str) -> dict[str, Path]:
-    """series label -> file of the first seed of each backend/mode of the run, where it exists."""
-    out = {}
-    t = run.tables["timings"]
-    for (backend, mode), g in (t.groupby(["backend", "mode"], sort=False) if not t.empty else ()):
-        for tag in (f"{backend}-{mode}", f"{backend}-{mode}-seed{g['seed'].iloc[0]}"):
-            if (f := run.path / folder / f"{tag}{suffix}").exists():
-                out[f"{backend}-{mode}"] = f
-                break
+def _jobs(run: Run) -> dict[str, dict[str, tuple[str, RunSpec]]]:
+    """setup -> backend-mode -> (tag, spec) of its lowest seed, from the run's raw/*.job.json, in run order."""
+    out: dict[str, dict[str, tuple[str, RunSpec]]] = {}
+    for f in sorted((run.path / "raw").glob("*.job.json"), key=lambda p: p.stat().st_mtime_ns):
+        job = json.loads(f.read_text())
+        spec = RunSpec.from_json(job["spec"])
+        series = out.setdefault(_spec_setup(spec), {})
+        label = f"{job['backend']}-{job['mode']}"
+        if label not in series or spec.seed < series[label][1].seed:
+            series[label] = (job["tag"], spec)
     return out
 
 
@@ -229,84 +305,50 @@ def _critic_weights(path: Path) -> np.ndarray:
         return np.concatenate([f[k].ravel() for k in f.files if CRITIC_PARAM.match(k)])
 
 
-def _by_setup(df: pd.DataFrame, value_cols: list[str], keys: list[str]) -> dict[str, dict[str, pd.DataFrame]]:
-    """setup -> series -> the series' rows averaged over seeds at each key."""
-    return {setup: {s: gs.groupby(keys, as_index=False)[value_cols].mean() for s, gs in g.groupby("series", sort=False)}
-            for setup, g in df.groupby("setup", sort=False)}
+@dataclass(frozen=True)
+class RunFigure:
+    heading: str
+    text: str
+    file: str  # "<folder>/{tag}<suffix>"
+    load: Callable[[Path], np.ndarray]
+    draw: Callable[[dict[str, np.ndarray], RunSpec, Path, str], None]
+    wanted: Callable[[RunSpec], bool] = lambda spec: True
 
 
-Figures = dict[str, list[tuple[str, Path]]]  # report section -> [(caption, png)]
-
-
-def _step_time_rows(timings: pd.DataFrame) -> pd.DataFrame:
-    ok = timings[(timings["status"] == "ok") & timings["step_ms_median"].notna()]
-    return ok.groupby("series", sort=False).agg(
-        step_ms_median=("step_ms_median", "mean"), step_ms_min=("step_ms_min", "min"),
-        step_ms_max=("step_ms_max", "max")).reset_index().rename(columns={"series": "label"})
-
-
-def _run_figures(run: Run) -> list[tuple[str, str, str, partial]]:
-    """(section, caption, file stem, draw(path)) for one run's samples, interpolation and critic."""
-    out = []
-    real = _real(run.spec)
-    if samples := _run_files(run, "samples", ".npy"):
-        arrays = {k: np.load(f) for k, f in samples.items()}
-        title = f"{run.label}: {_setup(run.spec)}, after the last step"
-        out.append(("samples", run.label, "samples", partial(plots.samples_side_by_side, arrays, real, title=title)))
-    if interp := _run_files(run, "samples", ".interp.npy"):
-        arrays = {k: np.load(f) for k, f in interp.items()}
-        out.append(("interpolation", run.label, "interp", partial(plots.interpolation, arrays, real=real)))
-    if run.spec and run.spec.algo.clip and (finals := _run_files(run, "raw", ".final.npz")):
-        weights = {k: _critic_weights(f) for k, f in finals.items()}
-        out.append(("critic", run.label, "critic", partial(plots.critic_histograms, weights, run.spec.algo.clip)))
-    return [(sec, cap, f"{stem}-{_slug(run.label)}", draw) for sec, cap, stem, draw in out]
-
-
-def figures(runs: list[Run], timings: pd.DataFrame, losses: pd.DataFrame, quality: pd.DataFrame,
-            plot_dir: Path) -> Figures:
-    """Draw every figure the data allow."""
-    todo = []
-    if not timings.empty and not (bars := _step_time_rows(timings)).empty:
-        todo.append(("timing", "step time", "step_time", partial(plots.step_times, bars)))
-    if not losses.empty:
-        cols = [m for m in LOSS_METRICS if m in losses]
-        todo += [("losses", setup, f"losses-{_slug(setup)}", partial(plots.loss_curves, curves, title=setup))
-                 for setup, curves in _by_setup(losses, cols, ["step"]).items()]
-    if not quality.empty:
-        todo += [("quality", setup, f"quality-{_slug(setup)}", partial(plots.quality_curves, curves, title=setup))
-                 for setup, curves in _by_setup(quality, ["wall_s", "value"], ["step", "metric"]).items()]
-    for run in runs:
-        todo += _run_figures(run)
-    out: Figures = {}
-    for section, caption, stem, draw in todo:
-        draw(plot_dir / f"{stem}.png")
-        out.setdefault(section, []).append((caption, plot_dir / f"{stem}.png"))
-    return out
-
-
-# ---- the report ----------------------------------------------------------------------------
-
-SECTIONS = (  # (figure section, heading, text before its figures)
-    ("samples", "Samples", "G(z) for one fixed z shared by all backends, beside the real data."),
-    ("interpolation", "Latent interpolation", "G(z) along straight lines between fixed random z."),
-    ("critic", "Critic weights", "Final critic weights of a weight-clipping run; dashed: the clip bounds."),
+RUN_FIGURES = (
+    RunFigure("Samples", "G(z) for one fixed z shared by all backends, beside the real data.",
+              "samples/{tag}.npy", np.load,
+              lambda a, spec, path, title: plots.samples_side_by_side(a, _real(spec.dataset, spec.data_dir), path,
+                                                                       title)),
+    RunFigure("Latent interpolation", "G(z) along straight lines between fixed random z.",
+              "samples/{tag}.interp.npy", np.load,
+              lambda a, spec, path, title: plots.interpolation(a, path, _real(spec.dataset, spec.data_dir))),
+    RunFigure("Critic weights", "Final critic weights of weight-clipping runs; dashed: the clip bounds.",
+              "raw/{tag}.final.npz", _critic_weights,
+              lambda a, spec, path, title: plots.critic_histograms(a, spec.algo.clip, path),
+              lambda spec: bool(spec.algo.clip)),
 )
 
 
-def _images(figs: Figures, section: str, out_dir: Path) -> str:
-    return "".join(f"![{cap}]({p.relative_to(out_dir).as_posix()})\n\n" for cap, p in figs.get(section, []))
+def run_figures(fig: RunFigure, runs: list[Run], out_dir: Path) -> str:
+    """fig for each setup, one panel per run's backend/mode whose file exists; "" if none does."""
+    by_setup: dict[str, tuple[RunSpec, dict[str, np.ndarray]]] = {}
+    for run in runs:
+        for setup, series in _jobs(run).items():
+            for label, (tag, spec) in series.items():
+                f = run.path / fig.file.format(tag=tag)
+                if fig.wanted(spec) and f.exists():
+                    name = f"{run.label}/{label}" if len(runs) > 1 else label
+                    by_setup.setdefault(setup, (spec, {}))[1][name] = fig.load(f)
+    parts = []
+    for setup, (spec, arrays) in by_setup.items():
+        path = out_dir / "plots" / f"{_slug(fig.heading).lower()}-{_slug(setup)}.png"
+        fig.draw(arrays, spec, path, setup)
+        parts.append(f"![{setup}]({path.relative_to(out_dir).as_posix()})\n\n")
+    return f"## {fig.heading}\n\n{fig.text}\n\n" + "".join(parts) if parts else ""
 
 
-def runs_table(runs: list[Run], timings: pd.DataFrame) -> pd.DataFrame:
-    rows = []
-    for r in runs:
-        t = timings[timings["run"] == r.label] if not timings.empty else timings
-        seeds = sorted(t["seed"].unique()) if not t.empty else []
-        rows.append({"run": r.label, "directory": r.path.name, "setup": _setup(r.spec),
-                     "steps": r.spec.steps if r.spec else "", "seeds": ",".join(map(str, seeds)),
-                     "device": r.env.get("gpu") or r.env.get("device", ""), "complete": r.env.get("complete", "")})
-    return pd.DataFrame(rows)
-
+# ---- the report ----------------------------------------------------------------------------
 
 def build(run_dirs: list[Path], out_dir: Path) -> Path:
     """Write out_dir/report.md (figures in out_dir/plots/) comparing the given runs; returns its path."""
@@ -314,26 +356,22 @@ def build(run_dirs: list[Path], out_dir: Path) -> Path:
     (out_dir / "plots").mkdir(parents=True, exist_ok=True)
     runs = load_runs(run_dirs)
     timings, losses, quality = (_merged(runs, n) for n in ("timings", "losses", "quality"))
-    figs = figures(runs, timings, losses, quality, out_dir / "plots")
-    md = ["# ganbench report\n\n", markdown(runs_table(runs, timings)),
-          "\n## Step time\n\nms per generator step (n_critic critic updates + 1 generator update): median, min "
-          "and max over the timed blocks after warm-up; mean ± std over seeds where a run has several.\n\n",
-          markdown(timing_table(timings) if not timings.empty else timings, "no timings.csv"), "\n",
-          _images(figs, "timing", out_dir),
-          f"## Parity against {'-'.join(REFERENCE)}\n\nMax absolute / max relative difference over the steps "
-          f"both have; relative to |reference|, floored at {REL_FLOOR:g} of its largest value so zero crossings do "
-          "not blow it up; worst seed.\n\n",
-          markdown(parity_table(losses) if not losses.empty else losses, "nothing to compare with the reference"),
-          "\n## Losses\n\nPer step, mean over seeds; curves in parity lie on top of each other (drawn thick to "
-          "thin).\n\n", _images(figs, "losses", out_dir),
-          "## Quality\n\nFinal value per metric (mean ± std over seeds); the metrics are defined in "
-          "bench/quality.py.\n\n",
-          markdown(quality_table(quality) if not quality.empty else quality, "no quality.csv in these runs"), "\n",
-          _images(figs, "quality", out_dir)]
-    for section, heading, text in SECTIONS:
-        if section in figs:
-            md += [f"## {heading}\n\n{text}\n\n", _images(figs, section, out_dir)]
-    md += ["## Environment\n\n", markdown(environment_table(runs))]
+    md = [
+        "# ganbench report\n\n", markdown(runs_table(runs, timings)),
+        "\n## Step time\n\nms per generator step (n_critic critic updates + 1 generator update): median, min and "
+        "max over the timed blocks after warm-up; mean ± std over seeds where a run has several.\n\n",
+        setup_section(timings, timing_table, step_time_figure, "step_time", out_dir, "no timings.csv"),
+        f"## Losses and parity against {'-'.join(REFERENCE)}\n\nMax absolute / max relative difference of the "
+        f"per-step losses over the steps both have; relative to |reference|, floored at {REL_FLOOR:g} of its "
+        "largest value so zero crossings do not blow it up; worst seed. Curves in parity lie on top of each other "
+        "(drawn thick to thin); they are means over seeds.\n\n",
+        setup_section(losses, parity_table, loss_figure, "losses", out_dir, "no losses.csv"),
+        "## Quality\n\nFinal value per metric (mean ± std over seeds), and each metric against training seconds; "
+        "the metrics are defined in bench/quality.py.\n\n",
+        setup_section(quality, quality_table, quality_figure, "quality", out_dir, "no quality.csv in these runs"),
+        *(run_figures(fig, runs, out_dir) for fig in RUN_FIGURES),
+        "## Environment\n\n", markdown(environment_table(runs)),
+    ]
     path = out_dir / "report.md"
     path.write_text("".join(md))
     return path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import subprocess
@@ -26,19 +27,20 @@ def _images(md: str) -> list[str]:
     return re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
 
 
-def write_run(d: Path, device: str, seeds: tuple[int, ...], quality: bool, new_env: bool) -> Path:
+def write_run(d: Path, device: str, seeds: tuple[int, ...], quality: bool, new_env: bool,
+              spec: RunSpec = SPEC) -> Path:
     """A run directory as the runner writes it: jax differs from torch by 1e-6, tf failed at once."""
     for sub in ("samples", "raw"):
         (d / sub).mkdir(parents=True)
-    spec = json.loads(SPEC.to_json())
     env = {"device": device, "python": "3.x", "versions": {"numpy": np.__version__}, "complete": True,
-           "backends": {"torch-eager": {"threads": "2"}}, **({"plan": {"spec": spec}} if new_env else {"spec": spec})}
+           "backends": {"torch-eager": {"threads": "2"}}}
+    env.update({"plan": {"specs": [json.loads(spec.to_json())]}} if new_env else {"spec": json.loads(spec.to_json())})
     (d / "env.json").write_text(json.dumps(env))
     losses, timings, qual = [], [], []
     for seed in seeds:
         for k, (backend, mode, status) in enumerate(RUNS):
             base = {"backend": backend, "mode": mode, "algo": "wgan", "arch": "toy_mlp", "dataset": "8gaussians",
-                    "seed": seed}
+                    "batch_size": spec.batch_size, "seed": seed}
             ok = status == "ok"
             timings.append({**base, "status": status, "device": device, "steps": 6 if ok else 0,
                             **({"step_ms_median": 2.0 + k, "step_ms_min": 1.5 + k, "step_ms_max": 3.0 + k}
@@ -46,12 +48,13 @@ def write_run(d: Path, device: str, seeds: tuple[int, ...], quality: bool, new_e
             if not ok:
                 continue
             tag = f"{backend}-{mode}" + (f"-seed{seed}" if len(seeds) > 1 else "")
+            job = {"backend": backend, "mode": mode, "tag": tag, "spec": dataclasses.replace(spec, seed=seed).to_json()}
+            (d / "raw" / f"{tag}.job.json").write_text(json.dumps(job))
             for step in range(6):
-                v = 2 + np.sin(step + seed) + 1e-6 * k
+                v = 2 + np.sin(step + seed) + 1e-6 * k  # smallest at step + seed = 5
                 losses.append({**base, "step": step, "d_loss": v, "g_loss": -v, "w_estimate": 2 * v,
                                "d_real": v, "d_fake": -v})
-            qual += [{"backend": backend, "mode": mode, "seed": seed, "step": step, "wall_s": step / 10,
-                      "metric": metric, "value": value + seed}
+            qual += [{**base, "step": step, "wall_s": step / 10, "metric": metric, "value": value + seed}
                      for step in (3, 6) for metric, value in (("w1", 1 / step), ("modes", step + 2))]
             rng = np.random.default_rng(seed)
             np.save(d / "samples" / f"{tag}.npy", rng.normal(size=(64, 2)).astype(np.float32))
@@ -81,7 +84,8 @@ def test_report_of_one_run_with_seeds(tmp_path):
     assert abs_diff == pytest.approx(1e-6, rel=1e-2) and rel_diff == pytest.approx(1e-6 / (2 + np.sin(5)), rel=1e-2)
     assert "w1" in md and "±" in md  # final quality, mean ± std over the three seeds
     assert "failed" in md and "boom / see log" in md  # the failed row, its note made table-safe
-    for section in ("Losses", "Quality", "Samples", "Latent interpolation", "Critic weights", "Environment"):
+    for section in ("Step time", "Losses and parity", "Quality", "Samples", "Latent interpolation", "Critic weights",
+                    "Environment"):
         assert f"## {section}" in md
 
 
@@ -93,6 +97,16 @@ def test_report_merges_runs_and_survives_missing_files(tmp_path):
     md = check_links(out)
     assert "| gpu | torch | eager |" in md and "| cpu | torch | eager |" in md
     assert "| cpu | jax | jit | cpu/torch-eager |" in md  # parity row of the cpu run only
+
+
+def test_report_keeps_setups_apart(tmp_path):
+    small = write_run(tmp_path / "b16", "cpu", (0,), quality=True, new_env=True)
+    large = write_run(tmp_path / "b32", "cpu", (0,), quality=True, new_env=True,
+                      spec=dataclasses.replace(SPEC, batch_size=32))
+    md = check_links(report.build([small, large], tmp_path / "merged"))
+    for section in md.split("\n## ")[1:4]:  # step time, losses and parity, quality: one sub-section per setup
+        assert "### wgan / toy_mlp / 8gaussians / batch 16" in section and "batch 32" in section
+    assert len(list((tmp_path / "merged" / "plots").glob("samples-*.png"))) == 2
 
 
 def test_report_without_quality_or_env(tmp_path):
