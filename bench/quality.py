@@ -176,4 +176,5 @@ def score_run(run_dir: Path, backend: str, mode: str, spec: RunSpec, tag: str | 
             "batch_size": spec.batch_size, "seed": spec.seed}
     return [{**base, "step": int(step), "wall_s": float(wall), "metric": metric, "value": float(value)}
             for step, wall, batch in zip(steps, walls, samples, strict=True)
+            if np.all(np.isfinite(batch))  # a diverged generator's NaN samples have no quality
             for metric, value in score(batch, spec.dataset, spec.data_dir).items()]

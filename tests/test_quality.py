@@ -97,13 +97,14 @@ def test_real_mnist_scores_well_and_blank_images_do_not(mnist):
 def test_score_run_reads_evals(tmp_path):
     spec = RunSpec(WGAN_GP, "toy_mlp", "8gaussians", 16, 20, eval_every=10)
     centers, _ = quality.MODES["8gaussians"]
-    samples = np.stack([np.zeros((100, 2)), np.repeat(centers, 125, axis=0)[::10]]).astype(np.float32)
+    samples = np.stack([np.zeros((100, 2)), np.repeat(centers, 125, axis=0)[::10], np.full((100, 2), np.nan)])
     (tmp_path / "raw").mkdir()
-    np.savez(tmp_path / "raw" / "jax-jit-seed3.evals.npz", step=np.array([10, 20]), wall_s=np.array([1.0, 2.0]),
-             samples=samples)
+    np.savez(tmp_path / "raw" / "jax-jit-seed3.evals.npz", step=np.array([10, 20, 30]),
+             wall_s=np.array([1.0, 2.0, 3.0]), samples=samples.astype(np.float32))
     assert quality.score_run(tmp_path, "jax", "jit", spec) == []
     rows = quality.score_run(tmp_path, "jax", "jit", spec, tag="jax-jit-seed3")
     assert all(set(r) == set(quality.QUALITY_COLUMNS) for r in rows)
+    assert {r["step"] for r in rows} == {10, 20}  # the NaN samples of step 30 are not scored
     final = {r["metric"]: r["value"] for r in rows if r["step"] == 20}
     assert final["modes"] == 8 and final["hq_frac"] == 1.0
     assert {r["metric"]: r["value"] for r in rows if r["step"] == 10}["modes"] == 0
