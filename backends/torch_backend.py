@@ -1,12 +1,14 @@
 """PyTorch backend: imperative nn.Modules and torch.optim, eager or torch.compile'd.
 
 torch.optim.Adam and RMSprop already use the spec's formulas (bench.optim), so they are
-configured from the spec rather than rewritten. Linear weights are stored (out, in), the
-transpose of the canonical layout, which load/export undo.
+configured from the spec rather than rewritten. Torch keeps its own layouts (NCHW, Linear
+(out, in), Conv (out, in, kh, kw), ConvTranspose (in, out, kh, kw)); load/export permute
+to and from the canonical ones of bench.nets.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import numpy as np
@@ -15,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench import gan
-from bench.nets import Arch, Dense, Layer
+from bench.nets import Act, Arch, BatchNorm, Conv, ConvT, Crop, Dense, Flatten, Layer, Reshape
 from bench.spec import Optimizer, RunSpec
 
 
@@ -30,20 +32,69 @@ class Ops:
         return x.square().flatten(1).sum(1)
 
 
+class NHWCFlatten(nn.Module):
+    """Flatten in the canonical NHWC order."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.permute(0, 2, 3, 1).flatten(1) if x.dim() == 4 else x
+
+
+class NHWCReshape(nn.Module):
+    """Reshape a vector read in NHWC order into an NCHW feature map."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.shape = shape
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(len(x), *self.shape).permute(0, 3, 1, 2)
+
+
+class TopLeftCrop(nn.Module):
+    def __init__(self, h: int, w: int) -> None:
+        super().__init__()
+        self.h, self.w = h, w
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, :, : self.h, : self.w]
+
+
 def _layer(layer: Layer) -> nn.Module:
     if isinstance(layer, Dense):
         return nn.Linear(layer.n_in, layer.n_out, bias=layer.bias)
-    return {
-        "relu": nn.ReLU,
-        "sigmoid": nn.Sigmoid,
-        "tanh": nn.Tanh,
-        "leaky_relu": lambda: nn.LeakyReLU(layer.slope),
-    }[layer.kind]()
+    if isinstance(layer, Conv):
+        return nn.Conv2d(layer.c_in, layer.c_out, layer.k, layer.stride, layer.pad, bias=layer.bias)
+    if isinstance(layer, ConvT):
+        return nn.ConvTranspose2d(layer.c_in, layer.c_out, layer.k, layer.stride, layer.pad, layer.out_pad,
+                                  bias=layer.bias)
+    if isinstance(layer, BatchNorm):  # torch's momentum already means the new batch's weight
+        return nn.BatchNorm2d(layer.c, eps=layer.eps, momentum=layer.momentum)
+    if isinstance(layer, Reshape):
+        return NHWCReshape(layer.shape)
+    if isinstance(layer, Flatten):
+        return NHWCFlatten()
+    if isinstance(layer, Crop):
+        return TopLeftCrop(layer.h, layer.w)
+    assert isinstance(layer, Act)
+    if layer.kind == "leaky_relu":
+        return nn.LeakyReLU(layer.slope)
+    return {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}[layer.kind]()
 
 
-def _params(net: str, seq: nn.Sequential) -> dict[str, nn.Parameter]:
-    """Canonical name -> parameter (weight names end in .w, biases in .b)."""
-    return {f"{net}.{i}.{n[0]}": p for i, m in enumerate(seq) for n, p in m.named_parameters()}
+# canonical -> torch axis order of each layer's weight
+_PERM = {Dense: (1, 0), Conv: (3, 2, 0, 1), ConvT: (2, 3, 0, 1)}
+_TORCH_NAME = {"w": "weight", "b": "bias", "mean": "running_mean", "var": "running_var"}
+
+
+def _tensors(net: str, layers: tuple[Layer, ...], seq: nn.Sequential) -> dict[str, tuple[torch.Tensor, tuple]]:
+    """Canonical name -> (parameter or buffer, axis permutation from canonical)."""
+    out = {}
+    for i, (layer, m) in enumerate(zip(layers, seq, strict=True)):
+        for short, attr in _TORCH_NAME.items():
+            t = getattr(m, attr, None)
+            if isinstance(t, torch.Tensor):
+                out[f"{net}.{i}.{short}"] = (t, _PERM.get(type(layer), (0,)) if short == "w" else (0,))
+    return out
 
 
 def _optimizer(o: Optimizer, params: list[nn.Parameter]) -> torch.optim.Optimizer:
@@ -63,15 +114,6 @@ def apply_optimizer(o: Optimizer, p0: np.ndarray, grads: list[np.ndarray]) -> li
     return out
 
 
-def _to_canonical(name: str, t: torch.Tensor) -> np.ndarray:
-    a = t.detach().cpu().numpy()
-    return a.T.copy() if name.endswith(".w") and a.ndim == 2 else a
-
-
-def _from_canonical(name: str, a: np.ndarray) -> np.ndarray:
-    return a.T if name.endswith(".w") and a.ndim == 2 else a
-
-
 class TorchBackend:
     name = "torch"
 
@@ -86,7 +128,8 @@ class TorchBackend:
         torch.set_float32_matmul_precision("high" if tf32 else "highest")
         self.G = nn.Sequential(*map(_layer, arch.generator)).to(self.device)
         self.D = nn.Sequential(*map(_layer, arch.critic)).to(self.device)
-        self.params = {**_params("G", self.G), **_params("D", self.D)}
+        self.tensors = {**_tensors("G", arch.generator, self.G), **_tensors("D", arch.critic, self.D)}
+        self.params = {n: t for n, (t, _) in self.tensors.items() if isinstance(t, nn.Parameter)}
         self.opt = {
             "G": _optimizer(self.algo.g_opt, list(self.G.parameters())),
             "D": _optimizer(self.algo.d_opt, list(self.D.parameters())),
@@ -132,39 +175,44 @@ class TorchBackend:
         return torch.cuda.max_memory_allocated(self.device) / 2**20 if self.device.type == "cuda" else None
 
     # -- state ---------------------------------------------------------------------------
+    def _slot_keys(self, net: str) -> dict[str, str]:
+        o = self.algo.d_opt if net == "D" else self.algo.g_opt
+        return {"m": "exp_avg", "v": "exp_avg_sq" if o.name == "adam" else "square_avg"}
+
+    def _to_torch(self, name: str, a: np.ndarray) -> torch.Tensor:
+        perm = self.tensors[name.split(":")[0]][1]
+        return torch.from_numpy(np.ascontiguousarray(a.transpose(perm))).to(self.device)
+
+    def _to_canonical(self, name: str, t: torch.Tensor) -> np.ndarray:
+        perm = self.tensors[name.split(":")[0]][1]
+        return t.detach().cpu().numpy().transpose(np.argsort(perm)).copy()
+
     def load(self, state: dict[str, np.ndarray], data: np.ndarray) -> None:
         with torch.no_grad():
-            for name, p in self.params.items():
-                p.copy_(torch.from_numpy(_from_canonical(name, state[name])))
+            for name, (t, _) in self.tensors.items():
+                t.copy_(self._to_torch(name, state[name]))
         for net, opt in self.opt.items():
-            o = self.algo.d_opt if net == "D" else self.algo.g_opt
-            t = float(state.get(f"{net}:t", 0))
+            t = int(state.get(f"{net}:t", 0))
             for name, p in self.params.items():
-                if not name.startswith(net + ".") or t == 0:
-                    continue
-                st = opt.state[p]
-                st["step"] = torch.tensor(t)
-                key = {"m": "exp_avg", "v": "exp_avg_sq" if o.name == "adam" else "square_avg"}
-                for slot in o.slots():
-                    st[key[slot]] = torch.from_numpy(
-                        _from_canonical(name, state[f"{name}:{slot}"]).copy()
-                    ).to(self.device)
-        self.data = torch.from_numpy(data).to(self.device)
+                if name.startswith(net + ".") and t > 0:  # absent slots: torch's own zero start
+                    opt.state[p] = {"step": torch.tensor(float(t)), **{
+                        key: self._to_torch(name, state[f"{name}:{slot}"])
+                        for slot, key in self._slot_keys(net).items() if f"{name}:{slot}" in state}}
+        x = torch.from_numpy(data)
+        self.data = (x.permute(0, 3, 1, 2) if x.dim() == 4 else x).contiguous().to(self.device)
 
     def export(self) -> dict[str, np.ndarray]:
-        out = {name: _to_canonical(name, p) for name, p in self.params.items()}
+        out = {name: self._to_canonical(name, t) for name, (t, _) in self.tensors.items()}
         for net, opt in self.opt.items():
             o = self.algo.d_opt if net == "D" else self.algo.g_opt
-            key = {"m": "exp_avg", "v": "exp_avg_sq" if o.name == "adam" else "square_avg"}
             t = 0
             for name, p in self.params.items():
-                if not name.startswith(net + "."):
-                    continue
-                st = opt.state.get(p, {})
-                t = int(st["step"]) if "step" in st else 0
-                for slot in o.slots():
-                    val = st.get(key[slot], torch.zeros_like(p))
-                    out[f"{name}:{slot}"] = _to_canonical(name, val)
+                if name.startswith(net + "."):
+                    st = opt.state.get(p, {})
+                    t = int(st.get("step", 0))
+                    for slot in o.slots():
+                        out[f"{name}:{slot}"] = self._to_canonical(name, st.get(self._slot_keys(net)[slot],
+                                                                                torch.zeros_like(p)))
             out[f"{net}:t"] = np.array(t, dtype=np.int64)
         return out
 
@@ -219,16 +267,29 @@ class TorchBackend:
         stacked = {key: torch.stack([r[key] for r in rows]) for key in rows[0]}
         return {k: v.cpu().numpy() for k, v in stacked.items()}  # the one sync per block
 
+    @contextlib.contextmanager
+    def _stats_kept(self):
+        """Forward passes that are not training leave batch-norm running statistics alone."""
+        saved = {n: t.clone() for n, (t, _) in self.tensors.items() if n.endswith((".mean", ".var"))}
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for n, t in saved.items():
+                    self.tensors[n][0].copy_(t)
+
     def evaluate(self, block: dict[str, np.ndarray]) -> dict[str, float]:
         idx, z_d, alpha, z_g = self._inputs(block)
-        m = self._critic_losses(self.data[idx[0, 0]], z_d[0, 0], alpha[0, 0])
-        with torch.no_grad():
-            m["g_loss"] = gan.generator_loss(self.algo, Ops, self.D(self.G(z_g[0])))
+        with self._stats_kept():
+            m = self._critic_losses(self.data[idx[0, 0]], z_d[0, 0], alpha[0, 0])
+            with torch.no_grad():
+                m["g_loss"] = gan.generator_loss(self.algo, Ops, self.D(self.G(z_g[0])))
         return {k: float(v.detach()) for k, v in m.items()}
 
     def sample(self, z: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return self.G(torch.from_numpy(z).to(self.device)).cpu().numpy()
+        with torch.no_grad(), self._stats_kept():
+            x = self.G(torch.from_numpy(z).to(self.device))
+        return (x.permute(0, 2, 3, 1) if x.dim() == 4 else x).cpu().numpy()
 
 
 BACKEND = TorchBackend

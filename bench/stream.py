@@ -14,7 +14,7 @@ import numpy as np
 
 from bench.spec import Algo
 
-TRAIN, SAMPLE, EVAL = 0, 1, 4  # stream tags, kept apart from init (2) and data (3)
+TRAIN, SAMPLE, EVAL, INTERP = 0, 1, 4, 5  # stream tags, kept apart from init (2) and data (3)
 
 
 @dataclass(frozen=True)
@@ -80,3 +80,9 @@ class InputStream:
     def eval_z(self, n: int) -> np.ndarray:
         """z for the quality metrics, apart from the grid's so a grid is not what is scored."""
         return np.random.default_rng([EVAL, self.seed]).standard_normal((n, self.z_dim), dtype=np.float32)
+
+    def interp_z(self, rows: int = 4, steps: int = 10) -> np.ndarray:
+        """`rows` straight lines in z, `steps` points each, for the latent interpolation strip."""
+        ends = np.random.default_rng([INTERP, self.seed]).standard_normal((rows, 2, self.z_dim), dtype=np.float32)
+        t = np.linspace(0, 1, steps, dtype=np.float32)[None, :, None]
+        return ((1 - t) * ends[:, :1] + t * ends[:, 1:]).reshape(rows * steps, self.z_dim)

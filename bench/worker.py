@@ -105,7 +105,10 @@ def run(job: dict) -> dict:
     if result["status"] == "ok":
         # A resumed run warms up again (a new process compiles again).
         result["timing"] = summarize(times, start + spec.warmup).__dict__
-        np.save(Path(job["samples_dir"]) / f"{tag}.npy", backend.sample(stream.fixed_z(spec.grid_samples)))
+        samples_dir = Path(job["samples_dir"])
+        np.save(samples_dir / f"{tag}.npy", backend.sample(stream.fixed_z(spec.grid_samples)))
+        interp = backend.sample(stream.interp_z(4, 10)).reshape(4, 10, *arch.x_shape)
+        np.save(samples_dir / f"{tag}.interp.npy", interp)
         np.savez(out_dir / f"{tag}.final.npz", **final)
     if evals["step"]:
         np.savez(out_dir / f"{tag}.evals.npz", **{k: np.asarray(v) for k, v in evals.items()})
