@@ -1,9 +1,10 @@
-"""TensorFlow backend: tf.Variables and explicit updates, eager, tf.function or XLA.
+"""TensorFlow backend: tf.Variables and explicit updates, run eagerly, as a tf.function or XLA.
 
 Keras optimizers use other formulas (Adam's epsilon-hat, RMSprop's eps inside the root;
-GUIDE s.4), so the updates are bench.optim's, applied to tf.Variables with their own slot
-variables. Weights use the canonical (in, out) layout as they are. One function runs a
-whole block of generator iterations; graph and xla modes trace it once per setup.
+GUIDE s.4), so the updates are the spec's (bench.optim, PyTorch's form), written on
+tf.Variables with their own slot variables. Weights keep the canonical (in, out) layout.
+One function runs a whole block of generator iterations with tf.range loops; graph and
+xla modes trace it once per setup.
 """
 
 from __future__ import annotations
@@ -35,7 +36,11 @@ class Ops:
 def _layer(net: str, i: int, layer: Layer, params: dict[str, tf.Variable]) -> Net:
     if isinstance(layer, Dense):
         w, b = params[f"{net}.{i}.w"], params.get(f"{net}.{i}.b")
-        return (lambda x: x @ w) if b is None else (lambda x: x @ w + b)
+
+        def dense(x: tf.Tensor) -> tf.Tensor:
+            return x @ w if b is None else x @ w + b
+
+        return dense
     return {
         "relu": tf.nn.relu,
         "sigmoid": tf.sigmoid,
@@ -55,10 +60,21 @@ def _sequential(net: str, layers: tuple[Layer, ...], params: dict[str, tf.Variab
     return forward
 
 
+def _adam(o: Optimizer, p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, t: tf.Tensor):
+    """bench.optim.adam, but 1 - beta**t is evaluated in float64 and rounded once, as PyTorch does
+    on the host: in float32, 1 - 0.999**1 is 1.3e-5 off, a bias on every update that left weights
+    3e-5 from PyTorch's after one step. Returns (p, m, v)."""
+    t = tf.cast(t, tf.float64)
+    bc1, bc2 = (tf.cast(1 - beta**t, p.dtype) for beta in (o.beta1, o.beta2))
+    m = o.beta1 * m + (1 - o.beta1) * g
+    v = o.beta2 * v + (1 - o.beta2) * (g * g)
+    return p - o.lr * (m / bc1) / (tf.sqrt(v / bc2) + o.eps), m, v
+
+
 def _update(o: Optimizer, p: tf.Variable, g: tf.Tensor, slots: dict[str, tf.Variable], t: tf.Tensor) -> None:
-    """One bench.optim step of p in place; t is the 1-based step count."""
+    """One optimizer step of p in place; t is the 1-based step count."""
     if o.name == "adam":
-        new, m, v = optim.adam(o, p, g, slots["m"], slots["v"], tf.cast(t, p.dtype), tf.sqrt)
+        new, m, v = _adam(o, p, g, slots["m"], slots["v"], t)
         slots["m"].assign(m)
     else:
         new, v = optim.rmsprop(o, p, g, slots["v"], tf.sqrt)
@@ -78,11 +94,14 @@ def apply_optimizer(o: Optimizer, p0: np.ndarray, grads: list[np.ndarray]) -> li
 
 
 def _threads() -> str:
-    """What is in force: 0 means TF's default, one thread per schedulable core."""
+    """The thread pools in force: a setting of 0 means TF's default, its environment variable
+    or else one thread per schedulable core."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    intra = tf.config.threading.get_intra_op_parallelism_threads()
-    inter = tf.config.threading.get_inter_op_parallelism_threads()
-    return f"intra_op={intra or cores} inter_op={inter or cores}" + (" (TF default)" if not intra else "")
+    pools = {
+        "intra_op": (tf.config.threading.get_intra_op_parallelism_threads(), "TF_NUM_INTRAOP_THREADS"),
+        "inter_op": (tf.config.threading.get_inter_op_parallelism_threads(), "TF_NUM_INTEROP_THREADS"),
+    }
+    return " ".join(f"{k}={n or int(os.environ.get(env) or 0) or cores}" for k, (n, env) in pools.items())
 
 
 class TFBackend:
@@ -107,7 +126,7 @@ class TFBackend:
             # Placeholders until load(): weights come only from the NumPy init.
             self.params = {n: tf.Variable(tf.zeros(s)) for n, s in param_shapes(arch).items()}
             self.slots = {
-                name: {s: tf.Variable(tf.zeros_like(p)) for s in self.opt[name[0]].slots()}
+                name: {s: tf.Variable(tf.zeros_like(p)) for s in self.opt[name.split(".")[0]].slots()}
                 for name, p in self.params.items()
             }
             self.t = {net: tf.Variable(tf.constant(0, tf.int64)) for net in ("G", "D")}
@@ -119,6 +138,7 @@ class TFBackend:
         self.critic_keys = (*gan.critic_loss(self.algo, Ops, zero, zero), *(("gp",) if self.algo.gp_lambda else ()))
         self.traces = 0  # Python-side body runs: one per trace in graph/xla, one per block in eager
         self.train_steps = self._train_steps
+        self.note = "XLA compiles once per block shape (K x C)" if mode == "xla" else ""
         if mode != "eager":
             x_rank = len(arch.x_shape)
             b, z = spec.batch_size, arch.z_dim
@@ -138,7 +158,7 @@ class TFBackend:
             "device_name": dev,
             "threads": _threads(),
             "precision": f"tf32={tf.config.experimental.tensor_float_32_execution_enabled()}",
-            "note": "",
+            "note": self.note,
         }
 
     # -- state ---------------------------------------------------------------------------
@@ -208,7 +228,7 @@ class TFBackend:
         block is one graph (autograph while loops) whatever K and C are."""
         self.traces += 1
         steps = tf.shape(idx)[0]
-        out = {k: tf.TensorArray(tf.float32, size=steps) for k in (*self.critic_keys, "g_loss")}
+        out = {key: tf.TensorArray(tf.float32, size=steps) for key in (*self.critic_keys, "g_loss")}
         for k in tf.range(steps):
             m = {key: tf.zeros([]) for key in self.critic_keys}  # loop state must exist before the loop
             for c in tf.range(tf.shape(idx)[1]):

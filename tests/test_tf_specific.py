@@ -1,0 +1,53 @@
+"""TensorFlow-only checks: graph and XLA modes trace the block function once per setup, a
+missing GPU is an error, and the module imports no other framework of its own accord."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import require, small_spec, stream_for, train
+
+from bench.nets import ARCHS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("mode", ["graph", "xla"])
+def test_block_function_traced_once(mode):
+    require("tf")
+    # Arjovsky-style warm-up (2 critic updates at step 0, then 5) in blocks of 3: K and C both vary.
+    spec = small_spec("wgan", "toy_mlp", batch=4, steps=6, n_critic_warm=2, warm_steps=1)
+    spec = dataclasses.replace(spec, block=3)
+    assert [(b.steps, b.n_critic) for b in stream_for(spec).blocks(0, 6, 3)] == [(1, 2), (3, 5), (2, 5)]
+    m, backend = train("tf", mode, spec, 6)
+    assert backend.traces == 1
+    assert all(v.shape == (6,) for v in m.values())
+
+
+def test_gpu_request_without_gpu_fails():
+    require("tf")
+    import tensorflow as tf
+
+    from backends.tf_backend import TFBackend
+
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("a GPU is present")
+    with pytest.raises(RuntimeError, match="no GPU"):
+        TFBackend(small_spec("gan"), ARCHS["mlp"], "graph", "gpu")
+
+
+def test_import_pulls_in_neither_torch_nor_jax():
+    """TensorFlow itself imports jax when it is installed (tf.lite's optional jax support), so
+    what backends.tf_backend adds is measured against a bare `import tensorflow`."""
+    require("tf")
+    code = (
+        "import sys, tensorflow; before = set(sys.modules); import backends.tf_backend; "
+        "added = {m.split('.')[0] for m in set(sys.modules) - before}; "
+        "assert not added & {'torch', 'jax', 'jaxlib', 'flax', 'optax'}, added; "
+        "assert 'torch' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=300)
