@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from bench import gan, optim
-from bench.nets import Arch, Dense, Layer, param_shapes
+from bench.nets import Act, Arch, Dense, Layer, param_shapes
 from bench.spec import Optimizer, RunSpec
 
 Net = Callable[[tf.Tensor], tf.Tensor]
@@ -41,6 +41,8 @@ def _layer(net: str, i: int, layer: Layer, params: dict[str, tf.Variable]) -> Ne
             return x @ w if b is None else x @ w + b
 
         return dense
+    if not isinstance(layer, Act):
+        raise NotImplementedError(f"the tf backend has no {type(layer).__name__} layer yet")
     return {
         "relu": tf.nn.relu,
         "sigmoid": tf.sigmoid,
