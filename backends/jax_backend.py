@@ -1,16 +1,17 @@
-"""JAX backend: flax.linen modules applied purely, optax optimizers, jit or lax.scan.
+"""JAX backend: flax.linen modules applied purely, optax transforms, jit or lax.scan.
 
 Steps are pure functions (params, opt_state, inputs) -> (params, opt_state, metrics),
 compiled with their params and optimizer state donated. `jit` calls one compiled critic
 step and one generator step from a Python loop like the other backends; `scan` fuses a
-whole block (K generator iterations, each with an inner scan over its critic updates)
-into one executable. flax's Dense kernel is (in, out), the canonical layout, so weights
-cross unchanged; only the names map (nn.Sequential names its layers by position).
+whole block (K generator iterations, each an inner scan over its critic updates) into
+one executable. flax's Dense kernel is (in, out), the canonical layout, so weights cross
+unchanged; only the names map (nn.Sequential names its layers by position).
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -23,7 +24,7 @@ import numpy as np
 import optax
 
 from bench import gan
-from bench.nets import Arch, Dense, Layer, param_shapes
+from bench.nets import Act, Arch, Dense, Layer, param_shapes
 from bench.spec import Optimizer, RunSpec
 
 Params = Any  # one net's flax param tree: {"layers_0": {"kernel": ..., "bias": ...}, ...}
@@ -45,12 +46,11 @@ class Ops:
 def _layer(layer: Layer) -> Callable:
     if isinstance(layer, Dense):
         return nn.Dense(layer.n_out, use_bias=layer.bias)
-    return {
-        "relu": nn.relu,
-        "sigmoid": nn.sigmoid,
-        "tanh": jnp.tanh,
-        "leaky_relu": partial(nn.leaky_relu, negative_slope=layer.slope),
-    }[layer.kind]
+    if not isinstance(layer, Act):
+        raise NotImplementedError(f"jax backend: no {type(layer).__name__} layer yet (dense nets only)")
+    if layer.kind == "leaky_relu":
+        return partial(nn.leaky_relu, negative_slope=layer.slope)
+    return {"relu": nn.relu, "sigmoid": nn.sigmoid, "tanh": jnp.tanh}[layer.kind]
 
 
 def _flax_key(name: str) -> tuple[str, str]:
@@ -65,13 +65,35 @@ def _to_tree(names: list[str], arrays: Callable[[str], np.ndarray]) -> Params:
 
 def _from_tree(names: list[str], tree: Params, suffix: str = "") -> dict[str, np.ndarray]:
     flat = flax.traverse_util.flatten_dict(tree)
-    return {n + suffix: np.array(flat[_flax_key(n)]) for n in names}  # a copy: buffers get donated
+    return {n + suffix: np.array(flat[_flax_key(n)]) for n in names}  # copies: the buffers get donated
+
+
+def _adam(o: Optimizer) -> optax.GradientTransformation:
+    """bench.optim.adam as an optax transform. optax.adam forms 1 - b^t in float32, where
+    0.999 is not representable: 1 - 0.999 comes out 1.3e-5 low, every early step ~7e-6 long,
+    and weights 3e-5 from PyTorch's after one step. -expm1(t log b), log b taken in float64
+    (PyTorch's bias corrections are Python floats), is within an ulp or two."""
+    log_b1, log_b2 = np.float32(np.log(o.beta1)), np.float32(np.log(o.beta2))
+
+    def init(params: Params) -> optax.ScaleByAdamState:
+        zeros = optax.tree.zeros_like(params)
+        return optax.ScaleByAdamState(count=jnp.zeros([], jnp.int32), mu=zeros, nu=zeros)
+
+    def update(grads: Params, state: optax.ScaleByAdamState, params: Params = None):
+        t = state.count + 1
+        bc1, bc2 = -jnp.expm1(t * log_b1), -jnp.expm1(t * log_b2)
+        mu = jax.tree.map(lambda m, g: o.beta1 * m + (1 - o.beta1) * g, state.mu, grads)
+        nu = jax.tree.map(lambda v, g: o.beta2 * v + (1 - o.beta2) * (g * g), state.nu, grads)
+        step = jax.tree.map(lambda m, v: -o.lr * (m / bc1) / (jnp.sqrt(v / bc2) + o.eps), mu, nu)
+        return step, optax.ScaleByAdamState(count=t, mu=mu, nu=nu)
+
+    return optax.GradientTransformation(init, update)
 
 
 def _optimizer(o: Optimizer) -> optax.GradientTransformation:
     if o.name == "adam":
-        return optax.adam(o.lr, b1=o.beta1, b2=o.beta2, eps=o.eps, eps_root=0.0)
-    # optax's defaults differ from the spec's PyTorch form: decay 0.9, eps inside the root
+        return _adam(o)
+    # optax's defaults are not the spec's PyTorch form: decay 0.9, eps inside the root
     return optax.rmsprop(o.lr, decay=o.alpha, eps=o.eps, eps_in_sqrt=False, initial_scale=0.0)
 
 
@@ -81,35 +103,36 @@ def _apply(tx: optax.GradientTransformation, params: Params, grads: Params, stat
 
 
 def apply_optimizer(o: Optimizer, p0: np.ndarray, grads: list[np.ndarray]) -> list[np.ndarray]:
-    """This backend's optimizer on one parameter from p0: the parameter after each gradient."""
-    tx, p = _optimizer(o), jnp.asarray(p0)
+    """This backend's optimizer on one parameter, one update per gradient (tests vs bench.optim)."""
+    tx, p = _optimizer(o), jnp.asarray(p0, jnp.float32)
     state, out = tx.init(p), []
     for g in grads:
-        p, state = _apply(tx, p, jnp.asarray(g), state)
+        p, state = _apply(tx, p, jnp.asarray(g, jnp.float32), state)
         out.append(np.array(p))
     return out
+
+
+def _device(kind: str) -> jax.Device:
+    try:
+        return jax.devices(kind)[0]
+    except RuntimeError as e:  # jax raises, rather than returning [], for a platform it lacks
+        raise RuntimeError(f"--device {kind}: jax sees no {kind.upper()} ({e})") from e
 
 
 class JaxBackend:
     name = "jax"
 
     def __init__(self, spec: RunSpec, arch: Arch, mode: str, device: str) -> None:
-        if device == "gpu":
-            try:
-                self.device = jax.devices("gpu")[0]
-            except RuntimeError as e:
-                raise RuntimeError("--device gpu: jax sees no GPU") from e
-        else:
-            self.device = jax.devices("cpu")[0]
+        self.device = _device(device)
         self.spec, self.arch, self.mode, self.algo = spec, arch, mode, spec.algo
         # process-wide; "highest" keeps fp32 matmuls off TF32 on GPUs that have it
         self.precision = "tensorfloat32" if spec.precision == "tf32" else "highest"
         jax.config.update("jax_default_matmul_precision", self.precision)
-        self.nets = {net: nn.Sequential(list(map(_layer, layers))) for net, layers in arch.nets().items()}
+        self.nets = {net: nn.Sequential([_layer(layer) for layer in layers]) for net, layers in arch.nets().items()}
         self.names = {net: [n for n in param_shapes(arch) if n.startswith(net + ".")] for net in NETS}
         self.opts = {"G": self.algo.g_opt, "D": self.algo.d_opt}
         self.tx = {net: _optimizer(o) for net, o in self.opts.items()}
-        self.t = {"G": 0, "D": 0}  # steps taken, counted on the host: optax's rmsprop keeps none
+        self.t = {"G": 0, "D": 0}  # updates so far, counted on the host: optax's rmsprop keeps no count
         if mode == "jit":
             self.critic_step = jax.jit(self._critic_update, donate_argnums=(0, 1))
             self.generator_step = jax.jit(self._generator_update, donate_argnums=(0, 1))
@@ -119,14 +142,28 @@ class JaxBackend:
             raise ValueError(f"jax has no mode {mode!r}")
 
     def info(self) -> dict[str, str]:
-        dev = self.device.device_kind if self.device.platform == "gpu" else "cpu"
         return {
             "framework_version": jax.__version__,
-            "device_name": dev,
-            "threads": f"{os.cpu_count()} (XLA's own pool)",
+            "device_name": self.device.device_kind if self.device.platform == "gpu" else "cpu",
+            "threads": f"{os.cpu_count()} (XLA's own pool, one per core)",
             "precision": f"default_matmul_precision={self.precision} x64={jax.config.jax_enable_x64}",
             "note": f"flax {flax.__version__}, optax {optax.__version__}",
         }
+
+    def matmul_gflops(self, n: int, reps: int) -> float:
+        a = jax.device_put(np.random.default_rng(0).standard_normal((n, n), dtype=np.float32), self.device)
+        matmul = jax.jit(jnp.matmul)
+        matmul(a, a).block_until_ready()  # compile outside the clock
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            out = matmul(a, a)
+        out.block_until_ready()
+        return 2.0 * n**3 * reps / (time.perf_counter() - t0) / 1e9
+
+    def peak_memory_mb(self) -> float | None:
+        if self.device.platform != "gpu":
+            return None
+        return self.device.memory_stats()["peak_bytes_in_use"] / 2**20
 
     # -- state ---------------------------------------------------------------------------
     def load(self, state: dict[str, np.ndarray], data: np.ndarray) -> None:
@@ -155,7 +192,7 @@ class JaxBackend:
             out[f"{net}:t"] = np.array(self.t[net], dtype=np.int64)
         return out
 
-    # -- training (pure functions of their arguments) ------------------------------------
+    # -- training: pure functions of their arguments --------------------------------------
     def _apply_net(self, net: str, params: Params, x: jax.Array) -> jax.Array:
         return self.nets[net].apply({"params": params}, x)
 
@@ -164,7 +201,7 @@ class JaxBackend:
         m = gan.critic_loss(self.algo, Ops, self._apply_net("D", d, x_real), self._apply_net("D", d, fake))
         if self.algo.gp_lambda:
             x_hat = gan.interpolate(alpha, x_real, fake)
-            # rows are independent, so the grad of the summed output is every row's grad at once
+            # rows are independent, so the gradient of the summed score is every row's at once
             grad = jax.grad(lambda x: self._apply_net("D", d, x).sum())(x_hat)
             m["gp"] = gan.gradient_penalty(Ops, grad)
             m["d_loss"] = m["d_loss"] + self.algo.gp_lambda * m["gp"]
@@ -191,7 +228,7 @@ class JaxBackend:
         return d, d_opt, m
 
     def _generator_update(self, g: Params, g_opt, d: Params, z):
-        loss, grads = jax.value_and_grad(self._generator_loss)(g, d, z)  # grads wrt G only
+        loss, grads = jax.value_and_grad(self._generator_loss)(g, d, z)  # G's gradients only
         g, g_opt = _apply(self.tx["G"], g, grads, g_opt)
         return g, g_opt, loss
 
@@ -212,18 +249,14 @@ class JaxBackend:
 
         return jax.lax.scan(generator_iteration, (params, opt_state), (idx, z_d, alpha, z_g))
 
-    def _inputs(self, block: dict[str, np.ndarray]) -> list[jax.Array]:
-        return jax.device_put([block[k] for k in ("idx", "z_d", "alpha", "z_g")], self.device)
-
     def train(self, block: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        idx, z_d, alpha, z_g = self._inputs(block)
+        idx, z_d, alpha, z_g = (block[k] for k in ("idx", "z_d", "alpha", "z_g"))
         steps, n_critic = idx.shape[:2]
+        p, o = self.params, self.opt_state
         if self.mode == "scan":
-            (self.params, self.opt_state), stacked = self.block_step(
-                self.params, self.opt_state, self.data, idx, z_d, alpha, z_g
-            )
-        else:
-            p, o = self.params, self.opt_state
+            inputs = jax.device_put((idx, z_d, alpha, z_g), self.device)
+            (self.params, self.opt_state), m = self.block_step(p, o, self.data, *inputs)
+        else:  # per-step host slices go in as arguments: indexing device arrays costs a dispatch each
             rows = []
             for k in range(steps):
                 for c in range(n_critic):
@@ -231,21 +264,21 @@ class JaxBackend:
                                                          idx[k, c], z_d[k, c], alpha[k, c])
                 p["G"], o["G"], m["g_loss"] = self.generator_step(p["G"], o["G"], p["D"], z_g[k])
                 rows.append(m)
-            stacked = {key: jnp.stack([r[key] for r in rows]) for key in rows[0]}
+            m = {key: jnp.stack([r[key] for r in rows]) for key in rows[0]}
         self.t["D"] += steps * n_critic
         self.t["G"] += steps
         jax.block_until_ready(self.params)
-        return jax.device_get(stacked)  # the one sync per block
+        return jax.device_get(m)  # the one sync per block
 
     def evaluate(self, block: dict[str, np.ndarray]) -> dict[str, float]:
-        idx, z_d, alpha, z_g = self._inputs(block)
         d, g = self.params["D"], self.params["G"]
-        m = self._critic_losses(d, g, self.data[idx[0, 0]], z_d[0, 0], alpha[0, 0])
-        m["g_loss"] = self._generator_loss(g, d, z_g[0])
+        x_real = self.data[block["idx"][0, 0]]
+        m = self._critic_losses(d, g, x_real, block["z_d"][0, 0], block["alpha"][0, 0])
+        m["g_loss"] = self._generator_loss(g, d, block["z_g"][0])
         return {k: float(v) for k, v in m.items()}
 
     def sample(self, z: np.ndarray) -> np.ndarray:
-        return np.asarray(self._apply_net("G", self.params["G"], jax.device_put(z, self.device)))
+        return np.array(self._apply_net("G", self.params["G"], jax.device_put(z, self.device)))
 
 
 BACKEND = JaxBackend
