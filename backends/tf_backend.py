@@ -10,6 +10,7 @@ xla modes trace it once per setup.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -162,6 +163,20 @@ class TFBackend:
             "precision": f"tf32={tf.config.experimental.tensor_float_32_execution_enabled()}",
             "note": self.note,
         }
+
+    def matmul_gflops(self, n: int, reps: int) -> float:
+        with tf.device(self.device):
+            a = tf.constant(np.random.default_rng(0).standard_normal((n, n), dtype=np.float32))
+            matmul = tf.function(tf.linalg.matmul)
+            matmul(a, a).numpy()  # trace and warm up outside the clock
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                out = matmul(a, a)
+            out.numpy()  # .numpy() waits for the device
+        return 2.0 * n**3 * reps / (time.perf_counter() - t0) / 1e9
+
+    def peak_memory_mb(self) -> float | None:
+        return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20 if self.gpu else None
 
     # -- state ---------------------------------------------------------------------------
     def load(self, state: dict[str, np.ndarray], data: np.ndarray) -> None:

@@ -9,7 +9,7 @@ all. Elementwise work is left out: on these shapes it is a few per cent.
 
 from __future__ import annotations
 
-from bench.nets import Arch, Dense
+from bench.nets import Arch, Conv, ConvT, Dense
 from bench.spec import Algo
 
 
@@ -17,7 +17,10 @@ def _dense_macs(layers) -> list[int]:
     return [lay.n_in * lay.n_out for lay in layers if isinstance(lay, Dense)]
 
 
-def step_flops(arch: Arch, algo: Algo, batch: int, n_critic: int | None = None) -> float:
+def step_flops(arch: Arch, algo: Algo, batch: int, n_critic: int | None = None) -> float | None:
+    """None for convolutional archs, which this count does not cover yet."""
+    if any(isinstance(layer, Conv | ConvT) for net in arch.nets().values() for layer in net):
+        return None
     g, d = _dense_macs(arch.generator), _dense_macs(arch.critic)
     f = 2.0 * batch  # FLOPs per multiply-accumulate, per sample
     fwd_g, fwd_d = f * sum(g), f * sum(d)

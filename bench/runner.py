@@ -26,7 +26,7 @@ import numpy as np
 
 import backends
 from bench import data as datasets
-from bench import plots, quality, report
+from bench import plots
 from bench.nets import ARCHS
 from bench.results import LOSS_COLUMNS, TIMING_COLUMNS, RunDir
 from bench.spec import RunSpec
@@ -233,6 +233,8 @@ def record(plan: Plan, run_dir: RunDir, task: Task, result: dict) -> dict:
         row.update(t)
         row["samples_per_s"] = s.batch_size * s.algo.n_critic / (t["step_ms_median"] / 1000)
     run_dir.append("timings.csv", TIMING_COLUMNS, [row])
+    from bench import quality  # POT and the classifier load only once there is something to score
+
     scores = quality.score_run(run_dir.path, task.backend, task.mode, s, tag)
     if scores:
         run_dir.append("quality.csv", quality.QUALITY_COLUMNS, scores)
@@ -319,5 +321,7 @@ def execute(plan: Plan, resume: bool = False) -> int:
     head += f", seeds {','.join(map(str, plan.seeds))}, {plan.device}\n\n"
     (plan.out / "summary.md").write_text(head + table + "\n")
     print(table)
+    from bench import report
+
     print(f"\nresults in {plan.out}; report: {report.build([plan.out], plan.out)}")
     return 0 if all(r["status"] == "ok" for r in rows) else 1

@@ -21,11 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from bench import data as datasets
+from bench.flops import step_flops
 from bench.nets import ARCHS, init_weights
 from bench.spec import RunSpec
 from bench.stream import InputStream
 from bench.timing import BlockTime, summarize
 
+PEAK_PROBE = {"cpu": (2048, 5), "gpu": (8192, 20)}  # (n, reps) of the fp32 matmul peak probe
 STEP, METRIC, EVAL = "__step__", "__metric__.", "__eval__."  # checkpoint keys beside the state
 
 
@@ -62,6 +64,7 @@ def run(job: dict) -> dict:
     except ImportError as e:  # the framework itself is missing or broken
         return {"status": "unavailable", "error": f"{e}; install: {job.get('install', '')}"}
     backend = backend_cls(spec, arch, job["mode"], job["device"])
+    peak_gflops = backend.matmul_gflops(*PEAK_PROBE[job["device"]])  # same process, before training
 
     start, metrics = 0, {}
     evals: dict[str, list] = {"step": [], "wall_s": [], "samples": []}
@@ -104,7 +107,13 @@ def run(job: dict) -> dict:
     np.savez(out_dir / f"{tag}.npz", step=np.arange(n), **{k: np.concatenate(v)[:n] for k, v in metrics.items()})
     if result["status"] == "ok":
         # A resumed run warms up again (a new process compiles again).
-        result["timing"] = summarize(times, start + spec.warmup).__dict__
+        timing = summarize(times, start + spec.warmup)
+        result["timing"] = {**timing.__dict__, "peak_gflops": peak_gflops}
+        flops = step_flops(arch, spec.algo, spec.batch_size)
+        if flops is not None:
+            achieved = flops / 1e9 / (timing.step_ms_median / 1000)
+            result["timing"].update(gflops_per_step=flops / 1e9, achieved_gflops=achieved,
+                                    pct_of_peak=100 * achieved / peak_gflops)
         samples_dir = Path(job["samples_dir"])
         np.save(samples_dir / f"{tag}.npy", backend.sample(stream.fixed_z(spec.grid_samples)))
         interp = backend.sample(stream.interp_z(4, 10)).reshape(4, 10, *arch.x_shape)
@@ -112,7 +121,8 @@ def run(job: dict) -> dict:
         np.savez(out_dir / f"{tag}.final.npz", **final)
     if evals["step"]:
         np.savez(out_dir / f"{tag}.evals.npz", **{k: np.asarray(v) for k, v in evals.items()})
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    gpu_mb = backend.peak_memory_mb()  # the allocator's peak on a GPU, else this process's peak RSS
+    result["peak_mem_mb"] = gpu_mb if gpu_mb is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result
 
 
