@@ -64,7 +64,6 @@ def run(job: dict) -> dict:
     except ImportError as e:  # the framework itself is missing or broken
         return {"status": "unavailable", "error": f"{e}; install: {job.get('install', '')}"}
     backend = backend_cls(spec, arch, job["mode"], job["device"])
-    peak_gflops = backend.matmul_gflops(*PEAK_PROBE[job["device"]])  # same process, before training
 
     start, metrics = 0, {}
     evals: dict[str, list] = {"step": [], "wall_s": [], "samples": []}
@@ -100,6 +99,8 @@ def run(job: dict) -> dict:
             save_checkpoint(ckpt, backend.export(), done, metrics, evals)
         _emit(step=done, of=spec.steps, ms=times[-1].ms_per_step, d_loss=float(m["d_loss"][-1]))
 
+    gpu_mb = backend.peak_memory_mb()  # the allocator's peak on a GPU, read before the probe below
+    peak_gflops = backend.matmul_gflops(*PEAK_PROBE[job["device"]])  # same process, after training
     final = backend.export()
     if result["status"] == "ok" and not all(np.all(np.isfinite(v)) for v in final.values()):
         result.update(status="diverged", error="non-finite weights after the last step")
@@ -121,7 +122,6 @@ def run(job: dict) -> dict:
         np.savez(out_dir / f"{tag}.final.npz", **final)
     if evals["step"]:
         np.savez(out_dir / f"{tag}.evals.npz", **{k: np.asarray(v) for k, v in evals.items()})
-    gpu_mb = backend.peak_memory_mb()  # the allocator's peak on a GPU, else this process's peak RSS
     result["peak_mem_mb"] = gpu_mb if gpu_mb is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result
 

@@ -26,6 +26,12 @@ class FakeBackend:
     def info(self):
         return {"framework_version": "0", "device_name": "cpu", "threads": "1", "precision": "fp32", "note": ""}
 
+    def matmul_gflops(self, n, reps):
+        return 1.0
+
+    def peak_memory_mb(self):
+        return None
+
     def load(self, state, data):
         self.state = {k: np.array(v) for k, v in state.items()}
         self.steps = int(self.state.get("G:t", 0))
