@@ -156,7 +156,9 @@ class TorchBackend:
             "device_name": dev,
             "threads": str(torch.get_num_threads()),
             "precision": f"matmul_tf32={torch.backends.cuda.matmul.allow_tf32} "
-            f"cudnn_tf32={torch.backends.cudnn.allow_tf32}",
+            f"cudnn_tf32={torch.backends.cudnn.allow_tf32} "
+            f"deterministic={torch.are_deterministic_algorithms_enabled()} "
+            f"cudnn_benchmark={torch.backends.cudnn.benchmark}",
             "note": self.note,
         }
 

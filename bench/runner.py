@@ -103,6 +103,11 @@ def environment(plan: Plan) -> dict:
         "device": plan.device,
         "git_commit": _git_commit(),
         "versions": {n: _version(n) for n in ("numpy", "torch", "tensorflow", "jax", "flax", "optax")},
+        # Settings that decide GPU determinism and threading, as they were for this run.
+        "env_flags": {k: os.environ[k] for k in ("CUBLAS_WORKSPACE_CONFIG", "TF_DETERMINISTIC_OPS",
+                                                 "TF_CUDNN_DETERMINISTIC", "XLA_FLAGS", "OMP_NUM_THREADS",
+                                                 "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+                      if k in os.environ},
         "plan": plan.to_dict(),
         "backends": {},
         "complete": False,
