@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from bench import gan
+from bench import gan, optim
 from bench.nets import Act, Arch, Dense, Layer, param_shapes
 from bench.spec import Optimizer, RunSpec
 
@@ -82,9 +82,10 @@ def _adam(o: Optimizer) -> optax.GradientTransformation:
     def update(grads: Params, state: optax.ScaleByAdamState, params: Params = None):
         t = state.count + 1
         bc1, bc2 = -jnp.expm1(t * log_b1), -jnp.expm1(t * log_b2)
-        mu = jax.tree.map(lambda m, g: o.beta1 * m + (1 - o.beta1) * g, state.mu, grads)
-        nu = jax.tree.map(lambda v, g: o.beta2 * v + (1 - o.beta2) * (g * g), state.nu, grads)
-        step = jax.tree.map(lambda m, v: -o.lr * (m / bc1) / (jnp.sqrt(v / bc2) + o.eps), mu, nu)
+        # bench.optim.adam from p = 0 yields exactly the update optax adds to the parameters
+        out = jax.tree.map(lambda g, m, v: optim.adam(o, 0.0, g, m, v, (bc1, bc2), jnp.sqrt),
+                           grads, state.mu, state.nu)
+        step, mu, nu = (jax.tree.map(lambda _, r, i=i: r[i], grads, out) for i in range(3))
         return step, optax.ScaleByAdamState(count=t, mu=mu, nu=nu)
 
     return optax.GradientTransformation(init, update)

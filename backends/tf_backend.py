@@ -63,21 +63,13 @@ def _sequential(net: str, layers: tuple[Layer, ...], params: dict[str, tf.Variab
     return forward
 
 
-def _adam(o: Optimizer, p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, t: tf.Tensor):
-    """bench.optim.adam, but 1 - beta**t is evaluated in float64 and rounded once, as PyTorch does
-    on the host: in float32, 1 - 0.999**1 is 1.3e-5 off, a bias on every update that left weights
-    3e-5 from PyTorch's after one step. Returns (p, m, v)."""
-    t = tf.cast(t, tf.float64)
-    bc1, bc2 = (tf.cast(1 - beta**t, p.dtype) for beta in (o.beta1, o.beta2))
-    m = o.beta1 * m + (1 - o.beta1) * g
-    v = o.beta2 * v + (1 - o.beta2) * (g * g)
-    return p - o.lr * (m / bc1) / (tf.sqrt(v / bc2) + o.eps), m, v
-
-
 def _update(o: Optimizer, p: tf.Variable, g: tf.Tensor, slots: dict[str, tf.Variable], t: tf.Tensor) -> None:
     """One optimizer step of p in place; t is the 1-based step count."""
     if o.name == "adam":
-        new, m, v = _adam(o, p, g, slots["m"], slots["v"], t)
+        # t is a graph tensor: form 1 - beta^t in float64 and round once, as PyTorch does on the host
+        t64 = tf.cast(t, tf.float64)
+        bc = tuple(tf.cast(1 - beta**t64, p.dtype) for beta in (o.beta1, o.beta2))
+        new, m, v = optim.adam(o, p, g, slots["m"], slots["v"], bc, tf.sqrt)
         slots["m"].assign(m)
     else:
         new, v = optim.rmsprop(o, p, g, slots["v"], tf.sqrt)

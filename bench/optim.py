@@ -15,12 +15,19 @@ from bench.spec import Optimizer
 Array = Any
 
 
-def adam(o: Optimizer, p: Array, g: Array, m: Array, v: Array, t: Array, sqrt: Callable):
-    """One Adam step, PyTorch's form; t is the 1-based step count. Returns (p, m, v)."""
+def bias_corrections(o: Optimizer, t: int) -> tuple[float, float]:
+    """(1 - beta1^t, 1 - beta2^t) in float64, as PyTorch forms them on the host. A caller whose t
+    is a traced tensor must form them as accurately: in float32, 1 - 0.999 is 1.3e-5 off."""
+    return 1 - o.beta1**t, 1 - o.beta2**t
+
+
+def adam(o: Optimizer, p: Array, g: Array, m: Array, v: Array, bc: tuple[Array, Array], sqrt: Callable):
+    """One Adam step, PyTorch's form; bc = bias_corrections(o, t) for the 1-based step t.
+    Returns (p, m, v)."""
     m = o.beta1 * m + (1 - o.beta1) * g
     v = o.beta2 * v + (1 - o.beta2) * (g * g)
-    m_hat = m / (1 - o.beta1**t)
-    v_hat = v / (1 - o.beta2**t)
+    m_hat = m / bc[0]
+    v_hat = v / bc[1]
     return p - o.lr * m_hat / (sqrt(v_hat) + o.eps), m, v
 
 

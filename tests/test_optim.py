@@ -24,7 +24,7 @@ def reference(o: Optimizer, p: np.ndarray, grads: list[np.ndarray]) -> list[np.n
     p, slots, out = p.astype(np.float64), [np.zeros(p.shape) for _ in o.slots()], []
     for t, g in enumerate(grads, start=1):
         if o.name == "adam":
-            p, *slots = optim.adam(o, p, g.astype(np.float64), *slots, t, np.sqrt)
+            p, *slots = optim.adam(o, p, g.astype(np.float64), *slots, optim.bias_corrections(o, t), np.sqrt)
         else:
             p, *slots = optim.rmsprop(o, p, g.astype(np.float64), *slots, np.sqrt)
         out.append(p)
