@@ -86,7 +86,7 @@ def test_steps_have_no_bias_correction_error(jb, o):
     p, slots = p0.astype(np.float64), [np.zeros(p0.shape) for _ in o.slots()]
     for t, (g, got) in enumerate(zip(grads, jb.apply_optimizer(o, p0, grads), strict=True), start=1):
         if o.name == "adam":
-            p, *slots = optim.adam(o, p, g.astype(np.float64), *slots, t, np.sqrt)
+            p, *slots = optim.adam(o, p, g.astype(np.float64), *slots, optim.bias_corrections(o, t), np.sqrt)
         else:
             p, *slots = optim.rmsprop(o, p, g.astype(np.float64), *slots, np.sqrt)
         np.testing.assert_allclose(got, p, rtol=1e-6, err_msg=f"update {t}")
