@@ -46,7 +46,11 @@ class Backend(Protocol):
         """The first critic and generator losses of a block at the current weights, no update."""
 
     def sample(self, z: np.ndarray) -> np.ndarray:
-        """G(z) in the canonical sample layout."""
+        """G(z) in the canonical sample layout (batch norm: z's batch statistics, running
+        statistics left alone)."""
+
+    def critic(self, x: np.ndarray) -> np.ndarray:
+        """D(x), shape (N, 1), for samples in the canonical layout; running statistics left alone."""
 
     def export(self) -> dict[str, np.ndarray]:
         """Current weights and optimizer state under canonical names."""

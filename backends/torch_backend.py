@@ -9,6 +9,7 @@ to and from the canonical ones of bench.nets.
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 
 import numpy as np
@@ -122,12 +123,13 @@ class TorchBackend:
             raise RuntimeError("--device gpu: torch sees no CUDA device")
         self.spec, self.arch, self.mode, self.algo = spec, arch, mode, spec.algo
         self.device = torch.device("cuda" if device == "gpu" else "cpu")
+        self.dtype = getattr(torch, spec.float_dtype)
         tf32 = spec.precision == "tf32"
         torch.backends.cuda.matmul.allow_tf32 = tf32  # explicit: cuDNN conv defaults to on
         torch.backends.cudnn.allow_tf32 = tf32
         torch.set_float32_matmul_precision("high" if tf32 else "highest")
-        self.G = nn.Sequential(*map(_layer, arch.generator)).to(self.device)
-        self.D = nn.Sequential(*map(_layer, arch.critic)).to(self.device)
+        self.G = nn.Sequential(*map(_layer, arch.generator)).to(self.device, self.dtype)
+        self.D = nn.Sequential(*map(_layer, arch.critic)).to(self.device, self.dtype)
         self.tensors = {**_tensors("G", arch.generator, self.G), **_tensors("D", arch.critic, self.D)}
         self.params = {n: t for n, (t, _) in self.tensors.items() if isinstance(t, nn.Parameter)}
         self.opt = {
@@ -140,12 +142,16 @@ class TorchBackend:
         if mode == "compile":
             # Forward and backward compiled; optimizer steps stay eager: compiled Adam computes its
             # bias correction 1 - beta^t in float32, off the spec by ~7e-6 relative per step.
-            self.generator_backward = torch.compile(self._generator_backward)
+            # Compiled code is cached per function, not per instance: start clean so an earlier
+            # backend's graphs (another arch, dtype) neither count here nor turn shapes dynamic.
+            torch._dynamo.reset()
+            compile_ = functools.partial(torch.compile, dynamic=False)
+            self.generator_backward = compile_(self._generator_backward)
             self.note = "optimizer steps eager"
             if self.algo.gp_lambda:  # aot_autograd has no double backward: GP critic step stays eager
                 self.note += "; critic step eager (torch.compile has no double backward)"
             else:
-                self.critic_backward = torch.compile(self._critic_backward)
+                self.critic_backward = compile_(self._critic_backward)
         elif mode != "eager":
             raise ValueError(f"torch has no mode {mode!r}")
 
@@ -158,7 +164,7 @@ class TorchBackend:
             "precision": f"matmul_tf32={torch.backends.cuda.matmul.allow_tf32} "
             f"cudnn_tf32={torch.backends.cudnn.allow_tf32} "
             f"deterministic={torch.are_deterministic_algorithms_enabled()} "
-            f"cudnn_benchmark={torch.backends.cudnn.benchmark}",
+            f"cudnn_benchmark={torch.backends.cudnn.benchmark} dtype={self.spec.float_dtype}",
             "note": self.note,
         }
 
@@ -187,7 +193,12 @@ class TorchBackend:
 
     def _to_torch(self, name: str, a: np.ndarray) -> torch.Tensor:
         perm = self.tensors[name.split(":")[0]][1]
-        return torch.from_numpy(np.ascontiguousarray(a.transpose(perm))).to(self.device)
+        return self._tensor(np.ascontiguousarray(a.transpose(perm)))
+
+    def _tensor(self, a: np.ndarray) -> torch.Tensor:
+        """Host array onto the device; floats in the run's dtype."""
+        t = torch.from_numpy(a).to(self.device)
+        return t.to(self.dtype) if t.is_floating_point() else t
 
     def _to_canonical(self, name: str, t: torch.Tensor) -> np.ndarray:
         perm = self.tensors[name.split(":")[0]][1]
@@ -204,8 +215,8 @@ class TorchBackend:
                     opt.state[p] = {"step": torch.tensor(float(t)), **{
                         key: self._to_torch(name, state[f"{name}:{slot}"])
                         for slot, key in self._slot_keys(net).items() if f"{name}:{slot}" in state}}
-        x = torch.from_numpy(data)
-        self.data = (x.permute(0, 3, 1, 2) if x.dim() == 4 else x).contiguous().to(self.device)
+        x = self._tensor(data)
+        self.data = (x.permute(0, 3, 1, 2) if x.dim() == 4 else x).contiguous()
 
     def export(self) -> dict[str, np.ndarray]:
         out = {name: self._to_canonical(name, t) for name, (t, _) in self.tensors.items()}
@@ -268,7 +279,7 @@ class TorchBackend:
         return loss
 
     def _inputs(self, block: dict[str, np.ndarray]):
-        return [torch.from_numpy(block[k]).to(self.device) for k in ("idx", "z_d", "alpha", "z_g")]
+        return [self._tensor(block[k]) for k in ("idx", "z_d", "alpha", "z_g")]
 
     def train(self, block: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         idx, z_d, alpha, z_g = self._inputs(block)
@@ -302,8 +313,13 @@ class TorchBackend:
 
     def sample(self, z: np.ndarray) -> np.ndarray:
         with torch.no_grad(), self._stats_kept():
-            x = self.G(torch.from_numpy(z).to(self.device))
+            x = self.G(self._tensor(z))
         return (x.permute(0, 2, 3, 1) if x.dim() == 4 else x).cpu().numpy()
+
+    def critic(self, x: np.ndarray) -> np.ndarray:
+        t = self._tensor(x)
+        with torch.no_grad(), self._stats_kept():
+            return self.D(t.permute(0, 3, 1, 2) if t.dim() == 4 else t).cpu().numpy()
 
 
 BACKEND = TorchBackend

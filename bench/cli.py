@@ -62,7 +62,8 @@ def parser() -> argparse.ArgumentParser:
     a("--gp-lambda", type=float, help="gradient-penalty weight (wgan_gp; default 10)")
     a("--clip", type=float, help="critic weight clip (wgan; default 0.01)")
     a("--device", choices=("auto", "cpu", "gpu"), default="auto", help="auto = gpu when nvidia-smi sees one")
-    a("--precision", choices=("fp32", "tf32"), default="fp32", help="matmul precision on GPU, set in every backend")
+    a("--precision", choices=("fp32", "tf32", "fp64"), default="fp32",
+      help="float32; tf32 matmuls on GPUs that have them; float64 throughout (parity checks). Set in every backend")
     a("--timeout", type=float, default=3600, help="seconds before a backend process is killed and marked failed")
     a("--eval-every", type=int, default=0, help="also score sample quality every N steps (always at the end)")
     a("--eval-samples", type=int, default=1000, help="generated samples per quality evaluation")

@@ -107,6 +107,22 @@ DATASETS = ("mnist", *TOY)
 SAMPLE_SHAPES = {"mnist": (784,), **{k: (2,) for k in TOY}}  # known before loading
 
 
+def to_range(x: np.ndarray, x_range: tuple[float, float] | None) -> np.ndarray:
+    """Images in [0, 1] into the range a generator's output activation produces (tanh: [-1, 1])."""
+    if x_range is None or x_range == (0.0, 1.0):
+        return x
+    lo, hi = x_range
+    return (lo + (hi - lo) * x).astype(x.dtype)
+
+
+def from_range(x: np.ndarray, x_range: tuple[float, float] | None) -> np.ndarray:
+    """Generated samples back into the data's [0, 1] units, for metrics and pictures."""
+    if x_range is None or x_range == (0.0, 1.0):
+        return x
+    lo, hi = x_range
+    return ((x - lo) / (hi - lo)).astype(x.dtype)
+
+
 def load(name: str, data_dir: str | None = None) -> Dataset:
     if name == "mnist":
         return load_mnist_idx(Path(data_dir)) if data_dir else load_embedded_mnist()

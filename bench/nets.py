@@ -94,7 +94,7 @@ class Arch:
     generator: tuple[Layer, ...]
     critic: tuple[Layer, ...]
     init: Init = "uniform_fan_in"
-    x_range: tuple[float, float] = (0.0, 1.0)  # what the generator's output activation produces
+    x_range: tuple[float, float] | None = (0.0, 1.0)  # the generator's output range; None: data as is
     source: str = ""
 
     def nets(self) -> dict[str, tuple[Layer, ...]]:
@@ -124,7 +124,7 @@ ARCHS: dict[str, Arch] = {
     for a in (
         Arch("mlp", 100, (784,), _mlp([100, 128, 784], "sigmoid"), _mlp([784, 128, 1], None),
              source="seeds 001/002 (wiseodd): z 100 -> 128 ReLU -> 784 sigmoid; D 784 -> 128 ReLU -> 1"),
-        Arch("toy_mlp", 2, (2,), _mlp([2, 512, 512, 512, 2], None), _mlp([2, 512, 512, 512, 1], None),
+        Arch("toy_mlp", 2, (2,), _mlp([2, 512, 512, 512, 2], None), _mlp([2, 512, 512, 512, 1], None), x_range=None,
              source="gan_toy.py (Gulrajani et al.): 3 x Linear(512)+ReLU"),
         Arch(
             "dcgan28", 128, (28, 28, 1),

@@ -1,7 +1,11 @@
 """A NumPy float64 reference of the forward pass and the losses, for the tests.
 
 It evaluates the same bench.gan formulas as the backends, at given weights and inputs,
-with hand-written vector-Jacobian products for the gradient penalty's d D / d x.
+with hand-written vector-Jacobian products for the gradient penalty's d D / d x (dense
+nets). `forward` covers every layer of bench.nets in the canonical NHWC layout, written
+from the definitions (no framework), so each framework's layouts and defaults are
+checked against it: conv as a sum over windows, conv-transpose as the scatter that
+defines it, batch norm with PyTorch's running-statistics rule.
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from bench import gan
-from bench.nets import Act, Arch, Dense, Layer
+from bench.nets import Act, Arch, BatchNorm, Conv, ConvT, Crop, Dense, Flatten, Layer, Reshape
 from bench.spec import Algo
 
 
@@ -43,19 +47,73 @@ def _act(layer: Act, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return t, 1 - t * t
 
 
-def forward(layers: tuple[Layer, ...], w: dict, net: str, x: np.ndarray, keep: list | None = None):
+def conv(x: np.ndarray, w: np.ndarray, stride: int, pad: int) -> np.ndarray:
+    """y[n, i, j, o] = sum_{a, b, c} xpad[n, i*s + a, j*s + b, c] w[a, b, c, o]."""
+    k = w.shape[0]
+    xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    ho, wo = (xp.shape[1] - k) // stride + 1, (xp.shape[2] - k) // stride + 1
+    y = np.zeros((len(x), ho, wo, w.shape[3]))
+    for a in range(k):
+        for b in range(k):
+            y += xp[:, a : a + stride * ho : stride, b : b + stride * wo : stride] @ w[a, b]
+    return y
+
+
+def conv_transpose(x: np.ndarray, w: np.ndarray, stride: int, pad: int, out_pad: int) -> np.ndarray:
+    """PyTorch's ConvTranspose2d: input pixel (i, j) adds x[i, j] @ w[a, b] at output
+    (i*s + a - p, j*s + b - p); the output is (i-1)s - 2p + k + out_pad on a side."""
+    n, h, wd, _ = x.shape
+    k = w.shape[0]
+    full = np.zeros((n, (h - 1) * stride + k + out_pad, (wd - 1) * stride + k + out_pad, w.shape[3]))
+    for a in range(k):
+        for b in range(k):
+            full[:, a : a + stride * h : stride, b : b + stride * wd : stride] += x @ w[a, b]
+    ho, wo = (h - 1) * stride - 2 * pad + k + out_pad, (wd - 1) * stride - 2 * pad + k + out_pad
+    return full[:, pad : pad + ho, pad : pad + wo]
+
+
+def batch_norm(layer: BatchNorm, x: np.ndarray, scale, shift, stats: dict | None, key: str) -> np.ndarray:
+    """Normalise with the batch's mean and biased variance; if stats is given, update its
+    running mean and unbiased variance there (PyTorch: momentum weighs the new batch)."""
+    axes = tuple(range(x.ndim - 1))
+    mean, var = x.mean(axes), x.var(axes)
+    if stats is not None:
+        n = x.size // x.shape[-1]
+        m = layer.momentum
+        stats[key + ".mean"] = (1 - m) * stats[key + ".mean"] + m * mean
+        stats[key + ".var"] = (1 - m) * stats[key + ".var"] + m * var * n / (n - 1)
+    return (x - mean) / np.sqrt(var + layer.eps) * scale + shift
+
+
+def forward(layers: tuple[Layer, ...], w: dict, net: str, x: np.ndarray, keep: list | None = None,
+            stats: dict | None = None):
+    """net(x) in float64. keep collects activation derivatives (dense nets, for input_grad);
+    stats, a dict of running statistics, is updated in place as a training pass would."""
     x = x.astype(np.float64)
     for i, layer in enumerate(layers):
+        key = f"{net}.{i}"
+        p = {s: w[f"{key}.{s}"].astype(np.float64) for s in ("w", "b") if f"{key}.{s}" in w}
+        dx = None
         if isinstance(layer, Dense):
-            x = x @ w[f"{net}.{i}.w"].astype(np.float64)
-            if layer.bias:
-                x = x + w[f"{net}.{i}.b"]
-            if keep is not None:
-                keep.append(None)
+            x = x @ p["w"] + p.get("b", 0.0)
+        elif isinstance(layer, Conv):
+            x = conv(x, p["w"], layer.stride, layer.pad) + p.get("b", 0.0)
+        elif isinstance(layer, ConvT):
+            x = conv_transpose(x, p["w"], layer.stride, layer.pad, layer.out_pad) + p.get("b", 0.0)
+        elif isinstance(layer, BatchNorm):
+            x = batch_norm(layer, x, p["w"], p["b"], stats, key)
+        elif isinstance(layer, Reshape):
+            x = x.reshape(len(x), *layer.shape)
+        elif isinstance(layer, Flatten):
+            x = x.reshape(len(x), -1)
+        elif isinstance(layer, Crop):
+            x = x[:, : layer.h, : layer.w]
         else:
             x, dx = _act(layer, x)
-            if keep is not None:
-                keep.append(dx)
+        if keep is not None:
+            if not isinstance(layer, Dense | Act):
+                raise NotImplementedError("input_grad covers dense nets only")
+            keep.append(dx)
     return x
 
 

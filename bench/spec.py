@@ -92,7 +92,13 @@ class RunSpec:
     warmup: int = 10  # generator iterations excluded from step-time statistics
     block: int = 10  # generator iterations per timed call into the backend
     data_dir: str | None = None
-    precision: Literal["fp32", "tf32"] = "fp32"
+    # fp32; tf32 matmuls/convs on GPUs that have them; fp64 everywhere (parity checks: in
+    # float64 the backends agree to ~1e-12, so any float32 difference is rounding)
+    precision: Literal["fp32", "tf32", "fp64"] = "fp32"
+
+    @property
+    def float_dtype(self) -> str:
+        return "float64" if self.precision == "fp64" else "float32"
     eval_every: int = 0  # also sample for quality metrics every N steps (0: only at the end)
     eval_samples: int = 1000  # generated samples per quality evaluation
     grid_samples: int = 64  # fixed-z samples saved for the picture grid

@@ -18,6 +18,8 @@ from bench.stream import InputStream
 ALL_BACKENDS = tuple(backends.REGISTRY)
 ALL_RUNS = tuple((b, m) for b, e in backends.REGISTRY.items() for m in e.modes)
 TOY_DATASET = {"mlp": "mnist", "toy_mlp": "8gaussians"}
+CONV_DATASET = {"dcgan28": "mnist", "dcgan28_small": "mnist", "dcgan32": "svhn", "dcgan64": "celeba"}
+SYNTHETIC = 64  # images of the sets no test has on disk: uniform noise in their shape
 
 
 def require(name: str) -> None:
@@ -40,16 +42,23 @@ def small_spec(algo: str = "wgan_gp", arch: str = "mlp", batch: int = 16, steps:
         import dataclasses
 
         a = dataclasses.replace(a, **over)
-    return RunSpec(a, arch, TOY_DATASET[arch], batch, steps, seed=0, warmup=0, block=steps)
+    return RunSpec(a, arch, {**TOY_DATASET, **CONV_DATASET}[arch], batch, steps, seed=0, warmup=0, block=steps)
 
 
-_DATA: dict[str, np.ndarray] = {}
+_DATA: dict[tuple, np.ndarray] = {}
 
 
 def data_for(spec: RunSpec) -> np.ndarray:
-    if spec.dataset not in _DATA:
-        _DATA[spec.dataset] = datasets.load(spec.dataset).x
-    return _DATA[spec.dataset].reshape((-1, *ARCHS[spec.arch].x_shape))
+    """The spec's data as the worker hands it to a backend: in the arch's shape and range."""
+    arch = ARCHS[spec.arch]
+    key = (spec.dataset, spec.arch)
+    if key not in _DATA:
+        if spec.dataset in ("mnist", *datasets.TOY):
+            x = datasets.load(spec.dataset).x.reshape((-1, *arch.x_shape))
+        else:
+            x = np.random.default_rng(5).uniform(size=(SYNTHETIC, *arch.x_shape)).astype(np.float32)
+        _DATA[key] = datasets.to_range(x, arch.x_range)
+    return _DATA[key]
 
 
 def stream_for(spec: RunSpec) -> InputStream:

@@ -1,0 +1,189 @@
+"""Convolutional architectures: every backend against the NumPy reference and PyTorch.
+
+The framework-default traps of GUIDE section 4 each get a small net that isolates them
+(weight layout, flatten and reshape order, conv-transpose padding, batch-norm momentum,
+eps and unbiased running variance, LeakyReLU slope); the real architectures are then
+checked whole: forward outputs within 1e-5 of the float64 reference, and the first
+steps of training within 1e-4 relative of PyTorch eager for the algorithms each is used
+with (the presets').
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from conftest import ALL_RUNS, CONV_DATASET, data_for, require, stream_for
+
+import backends
+from bench import reference
+from bench.nets import ARCHS, Act, Arch, BatchNorm, Conv, ConvT, Crop, Dense, Flatten, Reshape, init_weights
+from bench.spec import ALGOS, RunSpec
+from bench.stream import InputStream
+
+LRELU = Act("leaky_relu", 0.2)
+# One trap per net; G maps z (8) to a 6x6x2 image, D maps that image to a score.
+TRAPS = {
+    "conv_layout_and_flatten_order": (
+        (Dense(8, 72), Reshape((6, 6, 2))),
+        (Conv(2, 3, 3, 1, 1), Flatten(), Dense(108, 1)),
+    ),
+    "reshape_order": (
+        (Dense(8, 3 * 3 * 4), Reshape((3, 3, 4)), ConvT(4, 2, 4, 2, 1)),
+        (Conv(2, 3, 3, 2, 0), Flatten(), Dense(12, 1)),
+    ),
+    "conv_transpose_padding_and_output_padding": (
+        (Dense(8, 2 * 2 * 3), Reshape((2, 2, 3)), ConvT(3, 4, 5, 2, 2, 1), Crop(3, 3), ConvT(4, 2, 5, 2, 2, 1)),
+        (Conv(2, 4, 5, 2, 2), Flatten(), Dense(36, 1)),
+    ),
+    "strided_conv_padding": (
+        (Dense(8, 72), Reshape((6, 6, 2))),
+        (Conv(2, 3, 4, 2, 1), Conv(3, 2, 3, 2, 1, bias=False), Flatten(), Dense(8, 1)),
+    ),
+    "batch_norm_momentum_eps_unbiased": (
+        (Dense(8, 72), Reshape((6, 6, 2)), BatchNorm(2, momentum=0.3, eps=1e-3), Act("relu")),
+        (Conv(2, 3, 3, 2, 0), BatchNorm(3), Flatten(), Dense(12, 1)),
+    ),
+    "leaky_relu_slope": (
+        (Dense(8, 72), LRELU, Reshape((6, 6, 2)), Act("tanh")),
+        (Conv(2, 3, 3, 2, 0), Act("leaky_relu", 0.37), Flatten(), Dense(12, 1), Act("sigmoid")),
+    ),
+}
+TRAP_ARCHS = {n: Arch(n, 8, (6, 6, 2), g, d) for n, (g, d) in TRAPS.items()}
+CONV_ARCHS = tuple(CONV_DATASET)
+# The algorithms each architecture is trained with by a preset (bench.presets).
+ARCH_ALGOS = {"dcgan28": ("wgan_gp",), "dcgan28_small": ("wgan",), "dcgan32": ("wgan_gp",), "dcgan64": ("wgan",)}
+BATCH = 4
+FWD_TOL = {"rtol": 1e-5, "atol": 1e-5}
+
+
+def _backend(run: tuple[str, str], arch: Arch, spec: RunSpec, data: np.ndarray, state: dict | None = None):
+    require(run[0])
+    b = backends.load(run[0])(spec, arch, run[1], "cpu")
+    b.load(init_weights(arch, spec.seed) if state is None else state, data)
+    return b
+
+
+def _trap_spec(arch: Arch) -> RunSpec:
+    return RunSpec(dataclasses.replace(ALGOS["wgan"], n_critic=1), arch.name, "synthetic", BATCH, 1,
+                   warmup=0, block=1)
+
+
+@pytest.mark.parametrize("trap", TRAPS)
+@pytest.mark.parametrize("run", ALL_RUNS, ids=lambda r: "-".join(r))
+def test_trap_forward_matches_reference(run, trap):
+    arch = TRAP_ARCHS[trap]
+    spec = _trap_spec(arch)
+    w = init_weights(arch, 0)
+    rng = np.random.default_rng(1)
+    w = {k: (v + rng.normal(0, 0.3, v.shape)).astype(np.float32) for k, v in w.items()}  # BN scale/shift too
+    w.update({k: np.abs(v) + 0.5 for k, v in w.items() if k.endswith(".var")})
+    z = rng.standard_normal((BATCH, 8)).astype(np.float32)
+    x = rng.uniform(-1, 1, (BATCH, 6, 6, 2)).astype(np.float32)
+    b = _backend(run, arch, spec, x, w)
+    np.testing.assert_allclose(b.sample(z), reference.forward(arch.generator, w, "G", z), **FWD_TOL)
+    np.testing.assert_allclose(b.critic(x), reference.forward(arch.critic, w, "D", x), **FWD_TOL)
+    # Sampling and scoring leave the running statistics alone.
+    after = b.export()
+    for k in (k for k in w if k.endswith((".mean", ".var"))):
+        np.testing.assert_array_equal(after[k], w[k], err_msg=k)
+
+
+@pytest.mark.parametrize("run", ALL_RUNS, ids=lambda r: "-".join(r))
+def test_batch_norm_running_statistics_after_one_step(run):
+    """One critic update and one generator update: G's running statistics move twice, by
+    G(z_d) then G(z_g) (G's weights change only after its forward pass), with PyTorch's
+    momentum (weight of the new batch) and the unbiased variance."""
+    arch = TRAP_ARCHS["batch_norm_momentum_eps_unbiased"]
+    spec = _trap_spec(arch)
+    w = init_weights(arch, 0)
+    x = np.random.default_rng(1).uniform(-1, 1, (16, 6, 6, 2)).astype(np.float32)
+    b = _backend(run, arch, spec, x, w)
+    stream = InputStream(spec.seed, spec.algo, BATCH, arch.z_dim, len(arch.x_shape), len(x))
+    blk = stream.block(0, 1).arrays()
+    b.train(blk)
+    stats = {k: v.astype(np.float64) for k, v in w.items() if k.endswith((".mean", ".var"))}
+    reference.forward(arch.generator, w, "G", blk["z_d"][0, 0], stats=stats)
+    reference.forward(arch.generator, w, "G", blk["z_g"][0], stats=stats)
+    got = b.export()
+    for k in (k for k in stats if k.startswith("G.")):
+        np.testing.assert_allclose(got[k], stats[k], rtol=1e-5, atol=1e-6, err_msg=k)
+        assert not np.allclose(stats[k], w[k]), k  # the statistics did move
+
+
+def _conv_spec(arch: str, algo: str, steps: int, precision: str = "fp32") -> RunSpec:
+    # Two critic updates instead of five keep CI short; the per-update maths is the same.
+    a = dataclasses.replace(ALGOS[algo], n_critic=2)
+    return RunSpec(a, arch, CONV_DATASET[arch], BATCH, steps, seed=0, warmup=0, block=steps, precision=precision)
+
+
+@pytest.mark.parametrize("arch", CONV_ARCHS)
+@pytest.mark.parametrize("run", ALL_RUNS, ids=lambda r: "-".join(r))
+def test_arch_forward_matches_reference(run, arch):
+    spec = _conv_spec(arch, ARCH_ALGOS[arch][0], 1)
+    a = ARCHS[arch]
+    w = init_weights(a, 0)
+    data = data_for(spec)
+    b = _backend(run, a, spec, data, w)
+    z = stream_for(spec).fixed_z(BATCH)
+    want_g = reference.forward(a.generator, w, "G", z)
+    assert want_g.shape == (BATCH, *a.x_shape)
+    np.testing.assert_allclose(b.sample(z), want_g, **FWD_TOL)
+    np.testing.assert_allclose(b.critic(data[:BATCH]), reference.forward(a.critic, w, "D", data[:BATCH]), **FWD_TOL)
+
+
+def _train(run, spec: RunSpec, steps: int):
+    a = ARCHS[spec.arch]
+    b = _backend(run, a, spec, data_for(spec))
+    out: dict[str, list] = {}
+    for blk in stream_for(spec).blocks(0, steps, spec.block):
+        for k, v in b.train(blk.arrays()).items():
+            out.setdefault(k, []).append(np.asarray(v, np.float64))
+    return {k: np.concatenate(v) for k, v in out.items()}, b
+
+
+# (backend, mode, arch) whose float32 losses leave PyTorch eager's by more than 1e-4 within
+# 5 steps although in float64 the same computation agrees to 1e-12 (the float64 test
+# below): dcgan64's WGAN critic scores are ~5e-3, a difference of two near-equal means,
+# and RMSprop's first steps are ~lr * sign(g), so summation order alone moves them.
+# Measured, not widened; strict, so the day they match the test says so.
+CHAOTIC = {("torch", "compile", "dcgan64")}
+
+
+def _first_steps_cases(chaotic_only: bool = False):
+    for run in (r for r in ALL_RUNS if r != ("torch", "eager")):
+        for arch in CONV_ARCHS:
+            for algo in ARCH_ALGOS[arch]:
+                chaotic = (*run, arch) in CHAOTIC
+                if chaotic_only and not chaotic:
+                    continue
+                marks = [pytest.mark.xfail(strict=True, reason="float32 rounding amplified; see CHAOTIC")] \
+                    if chaotic and not chaotic_only else []
+                yield pytest.param(run, arch, algo, marks=marks, id=f"{'-'.join(run)}-{arch}-{algo}")
+
+
+def _compare_first_steps(run, arch: str, algo: str, precision: str, rtol: float, atol: float) -> None:
+    spec = _conv_spec(arch, algo, 5, precision)
+    want, _ = _train(("torch", "eager"), spec, 5)
+    got, _ = _train(run, spec, 5)
+    assert set(got) == set(want)
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], rtol=rtol, atol=atol, err_msg=k)
+
+
+@pytest.mark.parametrize("run,arch,algo", list(_first_steps_cases()))
+def test_first_steps_match_torch(run, arch, algo):
+    """Losses over the first 5 steps within 1e-4 relative. The weights are not compared:
+    RMSprop and Adam turn gradients of about float32 noise into full steps (a conv bias
+    right before batch norm has a true gradient of exactly 0; dcgan28_small's sigmoid
+    critic passes gradients near eps), so after a step some weights differ by up to a
+    whole update between any two summation orders, torch eager vs compile included."""
+    _compare_first_steps(run, arch, algo, "fp32", rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("run,arch,algo", list(_first_steps_cases(chaotic_only=True)))
+def test_chaotic_cases_agree_in_float64(run, arch, algo):
+    """The CHAOTIC cases are rounding, not a different computation: in float64 the same
+    5 steps agree with PyTorch eager to 1e-9."""
+    _compare_first_steps(run, arch, algo, "fp64", rtol=1e-9, atol=1e-12)
