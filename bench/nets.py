@@ -83,7 +83,7 @@ class Crop:
 
 
 Layer = Dense | Conv | ConvT | BatchNorm | Act | Reshape | Flatten | Crop
-Init = Literal["uniform_fan_in", "dcgan"]
+Init = Literal["uniform_fan_in", "dcgan", "he_normal"]
 
 
 @dataclass(frozen=True)
@@ -203,21 +203,25 @@ def _fan_in(layer: Layer) -> int:
     return layer.n_in if isinstance(layer, Dense) else layer.k * layer.k * layer.c_in
 
 
-def init_weights(arch: Arch, seed: int) -> dict[str, np.ndarray]:
-    """Weights drawn in a fixed name order from one NumPy generator, by the arch's scheme:
-    uniform_fan_in: weights and biases ~ U(+-1/sqrt(fan_in)) (PyTorch's nn.Linear default;
-    fan_in = k*k*c_in for convolutions); dcgan: weights ~ N(0, 0.02), biases 0 (Radford et
-    al., Arjovsky et al.). Batch norm: scale 1 (dcgan: N(1, 0.02)), shift 0, running mean 0
-    and variance 1."""
+def init_weights(arch: Arch, seed: int, scheme: Init | None = None) -> dict[str, np.ndarray]:
+    """Weights drawn in a fixed name order from one NumPy generator, by `scheme` (default:
+    the arch's). uniform_fan_in: weights and biases ~ U(+-1/sqrt(fan_in)) (PyTorch's
+    nn.Linear default; fan_in = k*k*c_in for convolutions); dcgan: weights ~ N(0, 0.02),
+    biases 0 (Radford et al., Arjovsky et al.); he_normal: weights ~ N(0, 2/fan_in), biases
+    0 (seed 001's xavier_init). Batch norm: scale 1 (dcgan: N(1, 0.02)), shift 0, running
+    mean 0 and variance 1."""
+    scheme = scheme or arch.init
     rng = np.random.default_rng([2, seed])
     out = {}
     for name, shape in param_shapes(arch).items():
         net, i, p = name.split(".")
         layer = arch.nets()[net][int(i)]
         if isinstance(layer, BatchNorm):
-            w = rng.normal(1.0, 0.02, shape) if p == "w" and arch.init == "dcgan" else np.full(shape, float(p == "w"))
-        elif arch.init == "dcgan":
+            w = rng.normal(1.0, 0.02, shape) if p == "w" and scheme == "dcgan" else np.full(shape, float(p == "w"))
+        elif scheme == "dcgan":
             w = rng.normal(0.0, 0.02, shape) if p == "w" else np.zeros(shape)
+        elif scheme == "he_normal":
+            w = rng.normal(0.0, np.sqrt(2.0 / _fan_in(layer)), shape) if p == "w" else np.zeros(shape)
         else:
             bound = 1.0 / np.sqrt(_fan_in(layer))
             w = rng.uniform(-bound, bound, size=shape)

@@ -50,12 +50,28 @@ def _is_2d(samples: np.ndarray) -> bool:
     return samples.shape[-1] == 2
 
 
+def _image_shape(pixels: int) -> tuple[int, int, int]:
+    """(H, W, C) of a flattened square image: grey if the count is a square, else RGB."""
+    for c in (1, 3):
+        side = int(round(np.sqrt(pixels / c)))
+        if side * side * c == pixels:
+            return side, side, c
+    raise ValueError(f"{pixels} values are no square grey or RGB image")
+
+
 def _mosaic(imgs: np.ndarray) -> np.ndarray:
-    """(rows, cols, pixels) images, square, into one canvas with a 1-pixel white border each."""
+    """(rows, cols, ...) images in [0, 1], square, grey or RGB, flat or HWC, into one
+    (H, W, C) canvas with a 1-pixel white border each."""
     rows, cols = imgs.shape[:2]
-    side = int(np.sqrt(imgs[0, 0].size))
-    tiles = np.pad(imgs.reshape(rows, cols, side, side), ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=1)
-    return tiles.transpose(0, 2, 1, 3).reshape(rows * (side + 2), cols * (side + 2))
+    h, w, c = _image_shape(int(np.prod(imgs.shape[2:])))
+    tiles = np.pad(np.clip(imgs.reshape(rows, cols, h, w, c), 0, 1),
+                   ((0, 0), (0, 0), (1, 1), (1, 1), (0, 0)), constant_values=1)
+    return tiles.transpose(0, 2, 1, 3, 4).reshape(rows * (h + 2), cols * (w + 2), c)
+
+
+def _show(ax: plt.Axes, canvas: np.ndarray) -> None:
+    ax.imshow(canvas[..., 0] if canvas.shape[-1] == 1 else canvas, cmap="gray", vmin=0, vmax=1)
+    ax.axis("off")
 
 
 def _draw_samples(ax: plt.Axes, samples: np.ndarray, real: np.ndarray | None) -> None:
@@ -70,8 +86,7 @@ def _draw_samples(ax: plt.Axes, samples: np.ndarray, real: np.ndarray | None) ->
     imgs = samples[:GRID].reshape(len(samples[:GRID]), -1)
     n = int(np.ceil(np.sqrt(len(imgs))))
     imgs = np.concatenate([imgs, np.ones((n * n - len(imgs), imgs.shape[1]))])  # blank tail tiles
-    ax.imshow(_mosaic(imgs.reshape(n, n, -1)), cmap="gray", vmin=0, vmax=1)
-    ax.axis("off")
+    _show(ax, _mosaic(imgs.reshape(n, n, -1)))
 
 
 def sample_grid(samples: np.ndarray, path: Path, title: str, real: np.ndarray | None = None) -> None:
@@ -174,8 +189,7 @@ def interpolation(paths: dict[str, np.ndarray], path: Path, real: np.ndarray | N
                 ax.plot(*row[0], "ko", ms=4)
             ax.set_aspect("equal")
         else:
-            ax.imshow(_mosaic(a.reshape(*a.shape[:2], -1)), cmap="gray", vmin=0, vmax=1)
-            ax.axis("off")
+            _show(ax, _mosaic(a.reshape(*a.shape[:2], -1)))
         ax.set_title(f"{label}: G(z) along lines in z", fontsize=9)
     _save(fig, path)
 

@@ -103,6 +103,8 @@ class RunSpec:
     eval_samples: int = 1000  # generated samples per quality evaluation
     grid_samples: int = 64  # fixed-z samples saved for the picture grid
     checkpoint_every: int = 0  # write a resumable checkpoint every N steps (0: never)
+    init: str | None = None  # weight init scheme (bench.nets.Init); None: the arch's own
+    preset: str | None = None  # the preset this spec came from, for the record
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))

@@ -57,7 +57,7 @@ def run(job: dict) -> dict:
     out_dir, tag = Path(job["work_dir"]), job["tag"]
     ckpt = Path(job["checkpoint"]) if job.get("checkpoint") else None
     ds = datasets.load(spec.dataset, spec.data_dir)
-    x = ds.x.reshape((-1, *arch.x_shape))
+    x = datasets.to_range(ds.x.reshape((-1, *arch.x_shape)), arch.x_range)
     stream = InputStream(spec.seed, spec.algo, spec.batch_size, arch.z_dim, len(arch.x_shape), len(x))
     try:
         backend_cls = importlib.import_module(job["module"]).BACKEND
@@ -71,8 +71,11 @@ def run(job: dict) -> dict:
         state, start, metrics, saved = load_checkpoint(ckpt)
         evals.update(saved)
     else:
-        state = init_weights(arch, spec.seed)
+        state = init_weights(arch, spec.seed, spec.init)
     backend.load(state, x)
+
+    def draw(z: np.ndarray) -> np.ndarray:  # samples in the data's units ([0, 1] images), for metrics and plots
+        return datasets.from_range(backend.sample(z), arch.x_range)
 
     times: list[BlockTime] = []
     wall0 = evals["wall_s"][-1] if evals["wall_s"] else 0.0
@@ -94,7 +97,7 @@ def run(job: dict) -> dict:
         if done == spec.steps or (spec.eval_every and done % spec.eval_every == 0):
             evals["step"].append(done)  # training seconds so far; the sampling itself is not counted
             evals["wall_s"].append(wall0 + sum(t.seconds for t in times))
-            evals["samples"].append(backend.sample(eval_z))
+            evals["samples"].append(draw(eval_z))
         if ckpt and spec.checkpoint_every and done % spec.checkpoint_every == 0:
             save_checkpoint(ckpt, backend.export(), done, metrics, evals)
         _emit(step=done, of=spec.steps, ms=times[-1].ms_per_step, d_loss=float(m["d_loss"][-1]))
@@ -116,8 +119,8 @@ def run(job: dict) -> dict:
             result["timing"].update(gflops_per_step=flops / 1e9, achieved_gflops=achieved,
                                     pct_of_peak=100 * achieved / peak_gflops)
         samples_dir = Path(job["samples_dir"])
-        np.save(samples_dir / f"{tag}.npy", backend.sample(stream.fixed_z(spec.grid_samples)))
-        interp = backend.sample(stream.interp_z(4, 10)).reshape(4, 10, *arch.x_shape)
+        np.save(samples_dir / f"{tag}.npy", draw(stream.fixed_z(spec.grid_samples)))
+        interp = draw(stream.interp_z(4, 10)).reshape(4, 10, *arch.x_shape)
         np.save(samples_dir / f"{tag}.interp.npy", interp)
         np.savez(out_dir / f"{tag}.final.npz", **final)
     if evals["step"]:

@@ -54,8 +54,14 @@ def test_gan_rows_leave_wasserstein_columns_empty(tmp_path):
 BAD = [
     (["--backends", "torch,mxnet"], "unknown backend 'mxnet'; choose from torch, tf, jax"),
     (["--algo", "lsgan"], "unknown algorithm 'lsgan'; choose from gan, wgan, wgan_gp"),
-    (["--arch", "resnet"], "unknown architecture 'resnet'; choose from mlp, toy_mlp"),
-    (["--dataset", "cifar"], "unknown data set 'cifar'; choose from mnist, 8gaussians"),
+    (["--arch", "resnet"], "unknown architecture 'resnet'; choose from mlp, toy_mlp, dcgan28, dcgan28_small"),
+    (["--dataset", "cifar"], "unknown data set 'cifar'; choose from mnist, svhn, celeba, 8gaussians"),
+    (["--preset", "seed999"], "unknown preset 'seed999'; choose from seed000-wgan-gp-svhn, seed001-gan-mlp-mnist"),
+    (["--preset", "seed000-wgan-gp-svhn"], "put train_32x32.mat (SVHN) in a directory and pass --data-dir DIR"),
+    (["--preset", "paper-wgan"], "put img_align_celeba/ (CelebA's aligned JPEGs) in a directory"),
+    (["--preset", "paper-wgan-gp-mnist"], "or pass --embedded-mnist for the 5,000-image subset"),
+    (["--dataset", "svhn", "--embedded-mnist"], "--embedded-mnist is for the mnist data set"),
+    (["--arch", "dcgan32", "--dataset", "mnist"], "dcgan32 does not fit data set mnist; use mlp, dcgan28,"),
     (["--modes", "turbo"], "unknown mode 'turbo'"),
     (["--backends", "torch", "--modes", "scan"], "selects no mode of torch (it has eager, compile)"),
     (["--steps", "0"], "--steps must be positive"),
@@ -76,6 +82,14 @@ def test_bad_input_exits_before_training(tmp_path, args, message):
     assert r.returncode == 2
     assert message in r.stderr
     assert not out.exists()
+
+
+def test_list_presets_names_every_source():
+    r = run_bench("--list-presets", timeout=60)
+    assert r.returncode == 0
+    for name in ("seed000-wgan-gp-svhn", "seed004-wgan-dcgan-mnist", "paper-wgan-gp-toy", "paper-wgan"):
+        assert name in r.stdout
+    assert "clip 0.04 before update" in r.stdout and "source: seeds/004" in r.stdout
 
 
 def test_existing_run_directory_is_never_overwritten(tmp_path):

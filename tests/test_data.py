@@ -87,3 +87,85 @@ def test_blocks_split_where_the_critic_schedule_changes():
     blocks = [(b.start, b.steps, b.n_critic) for b in s.blocks(20, 31, 4)]
     assert blocks == [(20, 4, 100), (24, 1, 100), (25, 4, 5), (29, 2, 5)]
     assert arjovsky.critic_updates(500) == 100 and arjovsky.critic_updates(501) == 5
+
+
+def write_svhn(path, n: int = 6):
+    from scipy.io import savemat
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (32, 32, 3, n), dtype=np.uint8)
+    y = rng.integers(1, 11, (n, 1))  # SVHN labels 1..10, 10 meaning the digit 0
+    savemat(path / data.SVHN_FILE, {"X": x, "y": y})
+    return x, y
+
+
+def test_svhn_mat_round_trip(tmp_path):
+    x, y = write_svhn(tmp_path)
+    ds = data.load("svhn", str(tmp_path))
+    assert ds.x.shape == (6, 32, 32, 3) and ds.x.dtype == np.float32
+    np.testing.assert_allclose(ds.x * 255, x.transpose(3, 0, 1, 2), atol=1e-4)
+    np.testing.assert_array_equal(ds.labels, y.ravel() % 10)
+
+
+def test_svhn_errors_name_the_file(tmp_path):
+    with pytest.raises(data.DataError, match="expected train_32x32.mat"):
+        data.load("svhn", str(tmp_path))
+    with pytest.raises(data.DataError, match="not embedded: put train_32x32.mat"):
+        data.load("svhn")
+    (tmp_path / data.SVHN_FILE).write_bytes(b"MATLAB 5.0 MAT-file, but cut short")
+    with pytest.raises(data.DataError, match="train_32x32.mat: not a readable MATLAB file"):
+        data.load("svhn", str(tmp_path))
+    from scipy.io import savemat
+
+    savemat(tmp_path / data.SVHN_FILE, {"X": np.zeros((28, 28, 1, 2), np.uint8), "y": np.ones((2, 1))})
+    with pytest.raises(data.DataError, match=r"expected X of shape \(32, 32, 3, N\)"):
+        data.load("svhn", str(tmp_path))
+
+
+def write_celeba(folder, n: int = 3, size=(178, 218)):
+    """Aligned-CelebA-sized JPEGs: red inside the central 108x108 square, blue outside."""
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    w, h = size
+    for i in range(n):
+        a = np.zeros((h, w, 3), np.uint8)
+        a[..., 2] = 255
+        top, left = (h - 108) // 2, (w - 108) // 2
+        a[top : top + 108, left : left + 108] = (255, 0, 0)
+        Image.fromarray(a).save(folder / f"{i + 1:06d}.jpg", quality=95)
+
+
+def test_celeba_center_crop_resize_and_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    write_celeba(tmp_path / "d" / data.CELEBA_DIR)
+    ds = data.load("celeba", str(tmp_path / "d"))
+    assert ds.x.shape == (3, 64, 64, 3) and ds.x.dtype == np.float32
+    # the crop kept exactly the red square (JPEG blurs its edge by a pixel or so)
+    inner = ds.x[:, 2:-2, 2:-2]
+    assert inner[..., 0].min() > 0.9 and inner[..., 2].max() < 0.1
+    cached = list((tmp_path / "cache" / "ganbench").glob("celeba64-3-*.npy"))
+    assert len(cached) == 1
+    np.testing.assert_array_equal(data.load("celeba", str(tmp_path / "d")).x, ds.x)  # read back from the cache
+
+
+def test_celeba_errors_name_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(data.DataError, match="expected img_align_celeba/"):
+        data.load("celeba", str(tmp_path / "empty"))
+    write_celeba(tmp_path / "small", n=1, size=(90, 90))
+    with pytest.raises(data.DataError, match="smaller than the 108x108 center crop"):
+        data.load("celeba", str(tmp_path / "small"))
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "000001.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    with pytest.raises(data.DataError, match="000001.jpg: not a readable image"):
+        data.load("celeba", str(tmp_path / "bad"))
+
+
+def test_range_mapping_round_trips():
+    x = np.linspace(0, 1, 11, dtype=np.float32)
+    y = data.to_range(x, (-1.0, 1.0))
+    assert y.min() == -1 and y.max() == 1 and y.dtype == np.float32
+    np.testing.assert_allclose(data.from_range(y, (-1.0, 1.0)), x, atol=1e-7)
+    assert data.to_range(x, None) is x
