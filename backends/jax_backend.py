@@ -1,11 +1,15 @@
 """JAX backend: flax.linen modules applied purely, optax transforms, jit or lax.scan.
 
-Steps are pure functions (params, opt_state, inputs) -> (params, opt_state, metrics),
-compiled with their params and optimizer state donated. `jit` calls one compiled critic
-step and one generator step from a Python loop like the other backends; `scan` fuses a
-whole block (K generator iterations, each an inner scan over its critic updates) into
-one executable. flax's Dense kernel is (in, out), the canonical layout, so weights cross
-unchanged; only the names map (nn.Sequential names its layers by position).
+Steps are pure functions (params, opt_state, stats, inputs) -> (params, opt_state, stats,
+metrics), compiled with their params, optimizer state and batch-norm running statistics
+donated. `jit` calls one compiled critic step and one generator step from a Python loop
+like the other backends; `scan` fuses a whole block (K generator iterations, each an
+inner scan over its critic updates) into one executable. flax's Dense and Conv kernels
+are (in, out) and HWIO, the canonical layouts, and the conv-transpose module below keeps
+the canonical one too, so weights cross unchanged; only the names map (nn.Sequential
+names its layers by position). Running statistics live in flax's "batch_stats"
+collection: a training pass applies the nets with it mutable and threads the result on;
+sample, critic and evaluate apply them read-only.
 """
 
 from __future__ import annotations
@@ -23,13 +27,15 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from bench import gan, optim
-from bench.nets import Act, Arch, Dense, Layer, param_shapes
+from bench import gan, nets, optim
+from bench.nets import Act, Arch, BatchNorm, Conv, ConvT, Crop, Dense, Flatten, Layer, Reshape
 from bench.spec import Optimizer, RunSpec
 
 Params = Any  # one net's flax param tree: {"layers_0": {"kernel": ..., "bias": ...}, ...}
+Stats = Any  # one net's running statistics: {"layers_2": {"mean": ..., "var": ...}}; {} without batch norm
 NETS = ("G", "D")
 OPTAX_SLOT = {"m": "mu", "v": "nu"}  # canonical slot -> optax state field
+STATS = "batch_stats"
 
 
 class Ops:
@@ -43,37 +49,123 @@ class Ops:
         return jnp.square(x).reshape(x.shape[0], -1).sum(1)
 
 
-def _layer(layer: Layer) -> Callable:
+class TorchConvTranspose(nn.Module):
+    """PyTorch's ConvTranspose2d on NHWC with the canonical (kh, kw, in, out) kernel: a direct
+    conv of the stride-dilated input with the kernel flipped in space, padded k-1-pad before
+    and k-1-pad+out_pad after. (flax's nn.ConvTranspose pads the dilated input, not torch's way.)"""
+
+    features: int
+    k: int
+    stride: int
+    pad: int
+    out_pad: int
+    use_bias: bool
+    param_dtype: Any
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), (self.k, self.k, x.shape[-1], self.features),
+                            self.param_dtype)
+        lo = self.k - 1 - self.pad
+        y = jax.lax.conv_general_dilated(x, kernel[::-1, ::-1], (1, 1), [(lo, lo + self.out_pad)] * 2,
+                                         lhs_dilation=(self.stride, self.stride),
+                                         dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        if self.use_bias:
+            y = y + self.param("bias", nn.initializers.zeros, (self.features,), self.param_dtype)
+        return y
+
+
+class TorchBatchNorm(nn.Module):
+    """Batch norm as bench.nets defines it: always the batch's mean and biased variance; in a
+    training pass (STATS mutable) the running statistics move by PyTorch's rule, momentum the
+    new batch's weight and the variance unbiased. flax's nn.BatchNorm does neither."""
+
+    momentum: float
+    eps: float
+    param_dtype: Any
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        c = x.shape[-1]
+        scale = self.param("scale", nn.initializers.ones, (c,), self.param_dtype)
+        shift = self.param("bias", nn.initializers.zeros, (c,), self.param_dtype)
+        axes = tuple(range(x.ndim - 1))
+        mean = x.mean(axes)
+        centred = x - mean
+        var = jnp.square(centred).mean(axes)
+        if self.is_mutable_collection(STATS):
+            n, m = x.size // c, self.momentum
+            run_mean = self.variable(STATS, "mean", jnp.zeros, (c,), self.param_dtype)
+            run_var = self.variable(STATS, "var", jnp.ones, (c,), self.param_dtype)
+            run_mean.value = (1 - m) * run_mean.value + m * mean
+            run_var.value = (1 - m) * run_var.value + m * var * (n / (n - 1))
+        return centred * jax.lax.rsqrt(var + self.eps) * scale + shift
+
+
+def _reshape(x: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    return x.reshape(x.shape[0], *shape)
+
+
+def _flatten(x: jax.Array) -> jax.Array:
+    return x.reshape(x.shape[0], -1)
+
+
+def _crop(x: jax.Array, h: int, w: int) -> jax.Array:
+    return x[:, :h, :w]
+
+
+def _layer(layer: Layer, dtype: Any) -> Callable:
     if isinstance(layer, Dense):
-        return nn.Dense(layer.n_out, use_bias=layer.bias)
-    if not isinstance(layer, Act):
-        raise NotImplementedError(f"jax backend: no {type(layer).__name__} layer yet (dense nets only)")
+        return nn.Dense(layer.n_out, use_bias=layer.bias, param_dtype=dtype)
+    if isinstance(layer, Conv):
+        p = layer.pad
+        return nn.Conv(layer.c_out, (layer.k, layer.k), layer.stride, ((p, p), (p, p)), use_bias=layer.bias,
+                       param_dtype=dtype)
+    if isinstance(layer, ConvT):
+        return TorchConvTranspose(layer.c_out, layer.k, layer.stride, layer.pad, layer.out_pad, layer.bias, dtype)
+    if isinstance(layer, BatchNorm):
+        return TorchBatchNorm(layer.momentum, layer.eps, dtype)
+    if isinstance(layer, Reshape):
+        return partial(_reshape, shape=layer.shape)
+    if isinstance(layer, Flatten):
+        return _flatten
+    if isinstance(layer, Crop):
+        return partial(_crop, h=layer.h, w=layer.w)
+    assert isinstance(layer, Act)
     if layer.kind == "leaky_relu":
         return partial(nn.leaky_relu, negative_slope=layer.slope)
     return {"relu": nn.relu, "sigmoid": nn.sigmoid, "tanh": jnp.tanh}[layer.kind]
 
 
-def _flax_key(name: str) -> tuple[str, str]:
-    """"G.2.w" -> ("layers_2", "kernel")."""
+def _flax_key(layers: tuple[Layer, ...], name: str) -> tuple[str, str]:
+    """"G.2.w" -> ("layers_2", "kernel"); a batch norm's w is its "scale"."""
     _, i, kind = name.split(".")
-    return f"layers_{i}", {"w": "kernel", "b": "bias"}[kind]
+    w = "scale" if isinstance(layers[int(i)], BatchNorm) else "kernel"
+    return f"layers_{i}", {"w": w, "b": "bias", "mean": "mean", "var": "var"}[kind]
 
 
-def _to_tree(names: list[str], arrays: Callable[[str], np.ndarray]) -> Params:
-    return flax.traverse_util.unflatten_dict({_flax_key(n): arrays(n) for n in names})
+def _keys(arch: Arch, names: dict[str, tuple[int, ...]]) -> dict[str, dict[str, tuple[str, str]]]:
+    """Per net: canonical name -> its path in the net's flax tree."""
+    return {net: {n: _flax_key(layers, n) for n in names if n.startswith(net + ".")}
+            for net, layers in arch.nets().items()}
 
 
-def _from_tree(names: list[str], tree: Params, suffix: str = "") -> dict[str, np.ndarray]:
+def _to_tree(keys: dict[str, tuple[str, str]], arrays: Callable[[str], np.ndarray]) -> Params:
+    return flax.traverse_util.unflatten_dict({key: arrays(n) for n, key in keys.items()})
+
+
+def _from_tree(keys: dict[str, tuple[str, str]], tree: Params, suffix: str = "") -> dict[str, np.ndarray]:
     flat = flax.traverse_util.flatten_dict(tree)
-    return {n + suffix: np.array(flat[_flax_key(n)]) for n in names}  # copies: the buffers get donated
+    return {n + suffix: np.array(flat[key]) for n, key in keys.items()}  # copies: the buffers get donated
 
 
-def _adam(o: Optimizer) -> optax.GradientTransformation:
+def _adam(o: Optimizer, dtype: Any = np.float32) -> optax.GradientTransformation:
     """bench.optim.adam as an optax transform. optax.adam forms 1 - b^t in float32, where
     0.999 is not representable: 1 - 0.999 comes out 1.3e-5 low, every early step ~7e-6 long,
     and weights 3e-5 from PyTorch's after one step. -expm1(t log b), log b taken in float64
-    (PyTorch's bias corrections are Python floats), is within an ulp or two."""
-    log_b1, log_b2 = np.float32(np.log(o.beta1)), np.float32(np.log(o.beta2))
+    (PyTorch's bias corrections are Python floats) and rounded to the run's dtype, is within
+    an ulp or two of it."""
+    log_b1, log_b2 = (np.log(np.float64(b)).astype(dtype) for b in (o.beta1, o.beta2))
 
     def init(params: Params) -> optax.ScaleByAdamState:
         zeros = optax.tree.zeros_like(params)
@@ -91,9 +183,9 @@ def _adam(o: Optimizer) -> optax.GradientTransformation:
     return optax.GradientTransformation(init, update)
 
 
-def _optimizer(o: Optimizer) -> optax.GradientTransformation:
+def _optimizer(o: Optimizer, dtype: Any = np.float32) -> optax.GradientTransformation:
     if o.name == "adam":
-        return _adam(o)
+        return _adam(o, dtype)
     # optax's defaults are not the spec's PyTorch form: decay 0.9, eps inside the root
     return optax.rmsprop(o.lr, decay=o.alpha, eps=o.eps, eps_in_sqrt=False, initial_scale=0.0)
 
@@ -126,19 +218,24 @@ class JaxBackend:
     def __init__(self, spec: RunSpec, arch: Arch, mode: str, device: str) -> None:
         self.device = _device(device)
         self.spec, self.arch, self.mode, self.algo = spec, arch, mode, spec.algo
-        # process-wide; "highest" keeps fp32 matmuls off TF32 on GPUs that have it
+        # Both flags are process-wide and a process may hold backends of several precisions:
+        # set them every time. "highest" keeps fp32 matmuls off TF32 on GPUs that have it.
         self.precision = "tensorfloat32" if spec.precision == "tf32" else "highest"
         jax.config.update("jax_default_matmul_precision", self.precision)
-        self.nets = {net: nn.Sequential([_layer(layer) for layer in layers]) for net, layers in arch.nets().items()}
-        self.names = {net: [n for n in param_shapes(arch) if n.startswith(net + ".")] for net in NETS}
+        jax.config.update("jax_enable_x64", spec.float_dtype == "float64")
+        self.dtype = np.dtype(spec.float_dtype)
+        self.nets = {net: nn.Sequential([_layer(layer, self.dtype) for layer in layers])
+                     for net, layers in arch.nets().items()}
+        self.keys = _keys(arch, nets.param_shapes(arch))  # trained parameters, the "params" collection
+        self.stat_keys = _keys(arch, nets.buffer_shapes(arch))  # running statistics, STATS
         self.opts = {"G": self.algo.g_opt, "D": self.algo.d_opt}
-        self.tx = {net: _optimizer(o) for net, o in self.opts.items()}
+        self.tx = {net: _optimizer(o, self.dtype) for net, o in self.opts.items()}
         self.t = {"G": 0, "D": 0}  # updates so far, counted on the host: optax's rmsprop keeps no count
         if mode == "jit":
-            self.critic_step = jax.jit(self._critic_update, donate_argnums=(0, 1))
-            self.generator_step = jax.jit(self._generator_update, donate_argnums=(0, 1))
+            self.critic_step = jax.jit(self._critic_update, donate_argnums=(0, 1, 2))
+            self.generator_step = jax.jit(self._generator_update, donate_argnums=(0, 1, 2))
         elif mode == "scan":
-            self.block_step = jax.jit(self._train_block, donate_argnums=(0, 1))
+            self.block_step = jax.jit(self._train_block, donate_argnums=(0, 1, 2))
         else:
             raise ValueError(f"jax has no mode {mode!r}")
 
@@ -147,7 +244,8 @@ class JaxBackend:
             "framework_version": jax.__version__,
             "device_name": self.device.device_kind if self.device.platform == "gpu" else "cpu",
             "threads": f"{os.cpu_count()} (XLA's own pool, one per core)",
-            "precision": f"default_matmul_precision={self.precision} x64={jax.config.jax_enable_x64}",
+            "precision": f"default_matmul_precision={self.precision} x64={jax.config.jax_enable_x64} "
+            f"dtype={self.dtype}",
             "note": f"flax {flax.__version__}, optax {optax.__version__}",
         }
 
@@ -167,119 +265,152 @@ class JaxBackend:
         return self.device.memory_stats()["peak_bytes_in_use"] / 2**20
 
     # -- state ---------------------------------------------------------------------------
+    def _host(self, a: np.ndarray) -> np.ndarray:
+        """Floats in the run's dtype (inputs, data, state); integers (indices) as they are."""
+        a = np.asarray(a)
+        return a.astype(self.dtype) if a.dtype.kind == "f" else a
+
     def load(self, state: dict[str, np.ndarray], data: np.ndarray) -> None:
-        self.params = jax.device_put({net: _to_tree(self.names[net], state.__getitem__) for net in NETS}, self.device)
+        def arrays(name: str) -> np.ndarray:
+            return self._host(state[name])
+
+        self.params = jax.device_put({net: _to_tree(self.keys[net], arrays) for net in NETS}, self.device)
+        self.stats = jax.device_put({net: _to_tree(self.stat_keys[net], arrays) for net in NETS}, self.device)
         self.opt_state = {}
         for net in NETS:
-            o, names = self.opts[net], self.names[net]
+            o, keys = self.opts[net], self.keys[net]
             self.t[net] = int(state.get(f"{net}:t", 0))
             slots = {
-                OPTAX_SLOT[s]: _to_tree(names, lambda n, s=s: state.get(f"{n}:{s}", np.zeros_like(state[n])))
+                OPTAX_SLOT[s]: _to_tree(keys, lambda n, s=s: self._host(state.get(f"{n}:{s}", np.zeros_like(state[n]))))
                 for s in o.slots()
             }
             if o.name == "adam":  # its bias correction reads optax's own count
                 slots["count"] = np.int32(self.t[net])
             opt = optax.tree_utils.tree_set(self.tx[net].init(self.params[net]), **slots)
             self.opt_state[net] = jax.device_put(opt, self.device)
-        self.data = jax.device_put(data, self.device)
+        self.data = jax.device_put(self._host(data), self.device)
 
     def export(self) -> dict[str, np.ndarray]:
         out = {}
         for net in NETS:
-            names = self.names[net]
-            out.update(_from_tree(names, self.params[net]))
+            keys = self.keys[net]
+            out.update(_from_tree(keys, self.params[net]))
+            out.update(_from_tree(self.stat_keys[net], self.stats[net]))
             for s in self.opts[net].slots():
-                out.update(_from_tree(names, optax.tree_utils.tree_get(self.opt_state[net], OPTAX_SLOT[s]), f":{s}"))
+                out.update(_from_tree(keys, optax.tree_utils.tree_get(self.opt_state[net], OPTAX_SLOT[s]), f":{s}"))
             out[f"{net}:t"] = np.array(self.t[net], dtype=np.int64)
         return out
 
     # -- training: pure functions of their arguments --------------------------------------
     def _apply_net(self, net: str, params: Params, x: jax.Array) -> jax.Array:
+        """A forward pass that is not training: running statistics neither read nor written."""
         return self.nets[net].apply({"params": params}, x)
 
-    def _critic_losses(self, d: Params, g: Params, x_real, z, alpha) -> dict[str, jax.Array]:
-        fake = jax.lax.stop_gradient(self._apply_net("G", g, z))
-        m = gan.critic_loss(self.algo, Ops, self._apply_net("D", d, x_real), self._apply_net("D", d, fake))
+    def _train_net(self, net: str, params: Params, stats: Stats, x: jax.Array) -> tuple[jax.Array, Stats]:
+        """A training forward pass: returns the output and the running statistics it moved."""
+        y, new = self.nets[net].apply({"params": params, STATS: stats}, x, mutable=[STATS])
+        return y, new.get(STATS, {})
+
+    def _critic_losses(self, d: Params, g: Params, stats: dict, x_real, z, alpha) -> tuple[dict, dict]:
+        fake, s_g = self._train_net("G", g, stats["G"], z)
+        fake = jax.lax.stop_gradient(fake)
+        real_score, s_d = self._train_net("D", d, stats["D"], x_real)
+        fake_score, s_d = self._train_net("D", d, s_d, fake)
+        m = gan.critic_loss(self.algo, Ops, real_score, fake_score)
         if self.algo.gp_lambda:
             x_hat = gan.interpolate(alpha, x_real, fake)
+
+            def summed_score(x: jax.Array) -> tuple[jax.Array, Stats]:
+                score, s = self._train_net("D", d, s_d, x)
+                return score.sum(), s
+
             # rows are independent, so the gradient of the summed score is every row's at once
-            grad = jax.grad(lambda x: self._apply_net("D", d, x).sum())(x_hat)
+            grad, s_d = jax.grad(summed_score, has_aux=True)(x_hat)
             m["gp"] = gan.gradient_penalty(Ops, grad)
             m["d_loss"] = m["d_loss"] + self.algo.gp_lambda * m["gp"]
-        return m
+        return m, {"G": s_g, "D": s_d}
 
-    def _generator_loss(self, g: Params, d: Params, z) -> jax.Array:
-        return gan.generator_loss(self.algo, Ops, self._apply_net("D", d, self._apply_net("G", g, z)))
+    def _generator_loss(self, g: Params, d: Params, stats: dict, z) -> tuple[jax.Array, dict]:
+        fake, s_g = self._train_net("G", g, stats["G"], z)
+        score, s_d = self._train_net("D", d, stats["D"], fake)
+        return gan.generator_loss(self.algo, Ops, score), {"G": s_g, "D": s_d}
 
     def _clip(self, d: Params) -> Params:
         return jax.tree.map(lambda p: jnp.clip(p, -self.algo.clip, self.algo.clip), d)
 
-    def _critic_update(self, d: Params, d_opt, g: Params, data, idx, z, alpha):
+    def _critic_update(self, d: Params, d_opt, stats: dict, g: Params, data, idx, z, alpha):
         if self.algo.clip and self.algo.clip_before_update:
             d = self._clip(d)
 
         def loss(d: Params):
-            m = self._critic_losses(d, g, data[idx], z, alpha)
-            return m["d_loss"], m
+            m, s = self._critic_losses(d, g, stats, data[idx], z, alpha)
+            return m["d_loss"], (m, s)
 
-        grads, m = jax.grad(loss, has_aux=True)(d)
+        grads, (m, stats) = jax.grad(loss, has_aux=True)(d)
         d, d_opt = _apply(self.tx["D"], d, grads, d_opt)
         if self.algo.clip and not self.algo.clip_before_update:
             d = self._clip(d)
-        return d, d_opt, m
+        return d, d_opt, stats, m
 
-    def _generator_update(self, g: Params, g_opt, d: Params, z):
-        loss, grads = jax.value_and_grad(self._generator_loss)(g, d, z)  # G's gradients only
+    def _generator_update(self, g: Params, g_opt, stats: dict, d: Params, z):
+        # G's gradients only; the statistics ride along as auxiliary output
+        (loss, stats), grads = jax.value_and_grad(self._generator_loss, has_aux=True)(g, d, stats, z)
         g, g_opt = _apply(self.tx["G"], g, grads, g_opt)
-        return g, g_opt, loss
+        return g, g_opt, stats, loss
 
-    def _train_block(self, params: dict, opt_state: dict, data, idx, z_d, alpha, z_g):
+    def _train_block(self, params: dict, opt_state: dict, stats: dict, data, idx, z_d, alpha, z_g):
         """K generator iterations as one scan; each runs its C critic updates as an inner scan."""
 
         def generator_iteration(carry, xs):
-            (params, opt_state), (idx, z_d, alpha, z_g) = carry, xs
+            (params, opt_state, stats), (idx, z_d, alpha, z_g) = carry, xs
 
             def critic_update(carry, xs):
-                d, d_opt, m = self._critic_update(*carry, params["G"], data, *xs)
-                return (d, d_opt), m
+                d, d_opt, stats, m = self._critic_update(*carry, params["G"], data, *xs)
+                return (d, d_opt, stats), m
 
-            (d, d_opt), m = jax.lax.scan(critic_update, (params["D"], opt_state["D"]), (idx, z_d, alpha))
+            (d, d_opt, stats), m = jax.lax.scan(critic_update, (params["D"], opt_state["D"], stats),
+                                                (idx, z_d, alpha))
             m = {k: v[-1] for k, v in m.items()}  # the last critic update's values
-            g, g_opt, m["g_loss"] = self._generator_update(params["G"], opt_state["G"], d, z_g)
-            return ({"G": g, "D": d}, {"G": g_opt, "D": d_opt}), m
+            g, g_opt, stats, m["g_loss"] = self._generator_update(params["G"], opt_state["G"], stats, d, z_g)
+            return ({"G": g, "D": d}, {"G": g_opt, "D": d_opt}, stats), m
 
-        return jax.lax.scan(generator_iteration, (params, opt_state), (idx, z_d, alpha, z_g))
+        return jax.lax.scan(generator_iteration, (params, opt_state, stats), (idx, z_d, alpha, z_g))
 
     def train(self, block: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        idx, z_d, alpha, z_g = (block[k] for k in ("idx", "z_d", "alpha", "z_g"))
+        idx, z_d, alpha, z_g = (self._host(block[k]) for k in ("idx", "z_d", "alpha", "z_g"))
         steps, n_critic = idx.shape[:2]
-        p, o = self.params, self.opt_state
+        p, o, s = self.params, self.opt_state, self.stats
         if self.mode == "scan":
             inputs = jax.device_put((idx, z_d, alpha, z_g), self.device)
-            (self.params, self.opt_state), m = self.block_step(p, o, self.data, *inputs)
+            (self.params, self.opt_state, self.stats), m = self.block_step(p, o, s, self.data, *inputs)
         else:  # per-step host slices go in as arguments: indexing device arrays costs a dispatch each
             rows = []
             for k in range(steps):
                 for c in range(n_critic):
-                    p["D"], o["D"], m = self.critic_step(p["D"], o["D"], p["G"], self.data,
-                                                         idx[k, c], z_d[k, c], alpha[k, c])
-                p["G"], o["G"], m["g_loss"] = self.generator_step(p["G"], o["G"], p["D"], z_g[k])
+                    p["D"], o["D"], s, m = self.critic_step(p["D"], o["D"], s, p["G"], self.data,
+                                                            idx[k, c], z_d[k, c], alpha[k, c])
+                p["G"], o["G"], s, m["g_loss"] = self.generator_step(p["G"], o["G"], s, p["D"], z_g[k])
                 rows.append(m)
+            self.stats = s
             m = {key: jnp.stack([r[key] for r in rows]) for key in rows[0]}
         self.t["D"] += steps * n_critic
         self.t["G"] += steps
-        jax.block_until_ready(self.params)
+        jax.block_until_ready((self.params, self.stats))
         return jax.device_get(m)  # the one sync per block
 
     def evaluate(self, block: dict[str, np.ndarray]) -> dict[str, float]:
+        """Training-mode losses; the running statistics they move are dropped, not kept."""
+        idx, z_d, alpha, z_g = (self._host(block[k]) for k in ("idx", "z_d", "alpha", "z_g"))
         d, g = self.params["D"], self.params["G"]
-        x_real = self.data[block["idx"][0, 0]]
-        m = self._critic_losses(d, g, x_real, block["z_d"][0, 0], block["alpha"][0, 0])
-        m["g_loss"] = self._generator_loss(g, d, block["z_g"][0])
+        m, _ = self._critic_losses(d, g, self.stats, self.data[idx[0, 0]], z_d[0, 0], alpha[0, 0])
+        m["g_loss"], _ = self._generator_loss(g, d, self.stats, z_g[0])
         return {k: float(v) for k, v in m.items()}
 
     def sample(self, z: np.ndarray) -> np.ndarray:
-        return np.array(self._apply_net("G", self.params["G"], jax.device_put(z, self.device)))
+        return np.array(self._apply_net("G", self.params["G"], jax.device_put(self._host(z), self.device)))
+
+    def critic(self, x: np.ndarray) -> np.ndarray:
+        return np.array(self._apply_net("D", self.params["D"], jax.device_put(self._host(x), self.device)))
 
 
 BACKEND = JaxBackend

@@ -1,5 +1,6 @@
-"""JAX-only properties: jit and scan compute the same thing, compile once per block shape,
-the Adam steps carry no float32 bias-correction error, and the module imports JAX alone."""
+"""JAX-only properties: jit and scan compute the same thing (batch-norm running statistics
+included), compile once per block shape, the Adam steps carry no float32 bias-correction
+error, fp64 runs are float64 throughout, and the module imports JAX alone."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ import pytest
 from conftest import require, small_spec, stream_for, train
 
 from bench import optim
-from bench.nets import ARCHS
-from bench.spec import Optimizer
+from bench.nets import ARCHS, Act, Arch, BatchNorm, Conv, ConvT, Dense, Flatten, Reshape, init_weights
+from bench.spec import ALGOS, Optimizer, RunSpec
+from bench.stream import InputStream
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,6 +60,86 @@ def test_jit_and_scan_agree(jb, algo):
     assert s_jit["D:t"] == sum(spec.algo.critic_updates(s) for s in range(spec.steps)) and s_jit["G:t"] == 8
     for k in s_jit:
         np.testing.assert_allclose(s_scan[k], s_jit[k], rtol=1e-6, atol=1e-7, err_msg=k)
+
+
+# Batch norm in both nets, conv and conv-transpose: small enough to compile in seconds. No
+# bias feeds a batch norm unbroken (its true gradient would be exactly 0, and Adam would
+# turn rounding noise into full steps that differ between any two fusions): hence no
+# biases before batch norm, and the tanh before the critic's conv.
+BN_ARCH = Arch(
+    "bn_small", 8, (6, 6, 2),
+    (Dense(8, 3 * 3 * 4, bias=False), Reshape((3, 3, 4)), BatchNorm(4, momentum=0.3), Act("relu"),
+     ConvT(4, 2, 4, 2, 1), Act("tanh")),
+    (Conv(2, 3, 3, 2, 0, bias=False), BatchNorm(3), Act("leaky_relu", 0.2), Flatten(), Dense(12, 1)),
+)
+
+
+def _train_bn(jb, mode: str, algo: str, precision: str = "fp32", steps: int = 4):
+    """A few blocks of 2 steps x 3 critic updates on BN_ARCH; returns (metrics, backend)."""
+    spec = RunSpec(dataclasses.replace(ALGOS[algo], n_critic=3), BN_ARCH.name, "synthetic", 4, steps, warmup=0,
+                   block=2, precision=precision)
+    data = np.random.default_rng(1).uniform(-1, 1, (16, 6, 6, 2)).astype(np.float32)
+    b = jb.JaxBackend(spec, BN_ARCH, mode, "cpu")
+    b.load(init_weights(BN_ARCH, 0), data)
+    stream = InputStream(spec.seed, spec.algo, 4, BN_ARCH.z_dim, 3, len(data))
+    rows = [b.train(blk.arrays()) for blk in stream.blocks(0, steps, spec.block)]
+    return {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}, b
+
+
+@pytest.mark.parametrize("algo", ["gan", "wgan"])
+def test_jit_and_scan_agree_with_batch_norm(jb, algo):
+    """The running statistics thread through the scan's carry as through the jit steps: same
+    losses, weights and statistics, and the statistics moved."""
+    m_jit, b_jit = _train_bn(jb, "jit", algo)
+    m_scan, b_scan = _train_bn(jb, "scan", algo)
+    for k in m_jit:
+        np.testing.assert_allclose(m_scan[k], m_jit[k], rtol=1e-6, atol=1e-7, err_msg=k)
+    s_jit, s_scan, init = b_jit.export(), b_scan.export(), init_weights(BN_ARCH, 0)
+    assert set(s_jit) == set(s_scan) and {"G.2.mean", "G.2.var", "D.1.mean", "D.1.var"} <= set(s_jit)
+    for k in s_jit:
+        np.testing.assert_allclose(s_scan[k], s_jit[k], rtol=1e-6, atol=1e-7, err_msg=k)
+    for k in ("G.2.mean", "G.2.var", "D.1.mean", "D.1.var"):
+        assert not np.allclose(s_jit[k], init[k]), k
+    # sample, critic and evaluate are not training passes
+    z = np.random.default_rng(2).standard_normal((4, 8)).astype(np.float32)
+    b_jit.sample(z), b_jit.critic(b_jit.sample(z))
+    b_jit.evaluate(InputStream(0, ALGOS[algo], 4, 8, 3, 16).block(0, 1).arrays())
+    after = b_jit.export()
+    for k in ("G.2.mean", "G.2.var", "D.1.mean", "D.1.var"):
+        np.testing.assert_array_equal(after[k], s_jit[k], err_msg=k)
+
+
+def test_fp64_is_float64_throughout_and_fp32_after_it_is_not(jb):
+    """jax_enable_x64 is process-wide: an fp64 backend turns it on, the next fp32 one off."""
+    m, b = _train_bn(jb, "scan", "gan", "fp64", steps=2)
+    assert all(v.dtype == np.float64 for v in m.values())
+    state = b.export()
+    assert all(v.dtype == np.float64 for k, v in state.items() if not k.endswith(":t"))
+    assert b.sample(np.zeros((2, 8), np.float32)).dtype == np.float64
+    assert "dtype=float64" in b.info()["precision"]
+    m, b = _train_bn(jb, "jit", "gan", "fp32", steps=2)
+    assert all(v.dtype == np.float32 for v in m.values())
+    assert all(v.dtype == np.float32 for k, v in b.export().items() if not k.endswith(":t"))
+    assert "x64=False" in b.info()["precision"]
+
+
+def test_fp64_adam_is_float64(jb):
+    """In float64 the bias correction's log b must be float64 too: a float32 one puts the
+    parameters 4e-10 off here, a float64 one 2e-17."""
+    import jax
+
+    o = Optimizer("adam", 1e-3)
+    rng = np.random.default_rng(0)
+    grads = [rng.normal(size=16) for _ in range(10)]
+    with jax.enable_x64(True):
+        tx, p = jb._optimizer(o, np.float64), jax.numpy.zeros(16, np.float64)
+        state = tx.init(p)
+        want, slots = np.zeros(16), [np.zeros(16), np.zeros(16)]
+        for t, g in enumerate(grads, start=1):
+            p, state = jb._apply(tx, p, jax.numpy.asarray(g), state)
+            want, *slots = optim.adam(o, want, g, *slots, optim.bias_corrections(o, t), np.sqrt)
+            assert p.dtype == np.float64
+            np.testing.assert_allclose(np.asarray(p), want, rtol=0, atol=1e-12 * o.lr, err_msg=f"update {t}")
 
 
 def test_scan_compiles_once_per_block_shape(jb, monkeypatch):
