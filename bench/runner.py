@@ -322,7 +322,8 @@ def execute(plan: Plan, resume: bool = False) -> int:
     table = summary_table(rows, suite)
     spec = plan.specs[0]
     head = (f"# suite: {len(plan.specs)} setups, {spec.steps} steps each" if suite else
-            f"# {spec.algo.name} / {spec.arch} / {spec.dataset}: {spec.steps} steps, batch {spec.batch_size}")
+            f"# {spec.algo.name} / {spec.arch} / {spec.dataset}: {spec.steps} steps, batch {spec.batch_size}"
+            + (f" (preset {spec.preset})" if spec.preset else ""))
     head += f", seeds {','.join(map(str, plan.seeds))}, {plan.device}\n\n"
     (plan.out / "summary.md").write_text(head + table + "\n")
     print(table)
