@@ -27,11 +27,17 @@ DATASET_ARCH = {"mnist": "mlp", "svhn": "dcgan32", "celeba": "dcgan64",
                 "8gaussians": "toy_mlp", "25gaussians": "toy_mlp", "swissroll": "toy_mlp"}
 ARCH_DATASET = {"mlp": "mnist", "toy_mlp": "8gaussians", "dcgan28": "mnist", "dcgan28_small": "mnist",
                 "dcgan32": "svhn", "dcgan64": "celeba"}
-DENSE_ARCHS = ("mlp", "toy_mlp")  # the suite's: the conv archs need data a fresh clone does not have
+DENSE_ARCHS = ("mlp", "toy_mlp")
 
 
 SUITE_BATCHES, SUITE_STEPS, SUITE_WARMUP = (64, 256, 1024), 40, 10
-SUITES = {"standard": [(algo, arch, b) for algo in ALGOS for arch in DENSE_ARCHS for b in SUITE_BATCHES]}
+SUITES = {
+    "standard": [(algo, arch, b) for algo in ALGOS for arch in DENSE_ARCHS for b in SUITE_BATCHES],
+    # The conv nets on the embedded MNIST with their sources' algorithms: a GPU's suite (on a
+    # 2-core CPU one dcgan28 WGAN-GP step at batch 1024 is ~4 TFLOP, most of a minute).
+    "conv": [(algo, arch, b) for algo, arch in (("wgan_gp", "dcgan28"), ("wgan", "dcgan28_small"))
+             for b in SUITE_BATCHES],
+}
 
 
 class UsageError(ValueError):
@@ -84,8 +90,9 @@ def parser() -> argparse.ArgumentParser:
     a("--eval-samples", type=int, default=1000, help="generated samples per quality evaluation")
     a("--checkpoint-every", type=int, default=0, help="write a resumable .npz checkpoint every N steps")
     a("--resume", type=Path, metavar="DIR", help="continue the interrupted run in DIR (its own settings apply)")
-    a("--suite", choices=tuple(SUITES), help="run the benchmark suite: every algo x arch x batch size "
-      f"{SUITE_BATCHES} with --modes all, {SUITE_STEPS} steps each, into one timings.csv")
+    a("--suite", choices=tuple(SUITES), help="run a benchmark suite with --modes all, "
+      f"{SUITE_STEPS} steps each, into one timings.csv: standard = every algo x (mlp, toy_mlp) x batch "
+      f"{SUITE_BATCHES}; conv = dcgan28 WGAN-GP and dcgan28_small WGAN on MNIST x those batches (GPU-sized)")
     a("--out", type=Path, help="run directory (default results/<time>-<algo>-<arch>-<dataset>); never overwritten")
     return p
 
