@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from conftest import require
 
+import backends
 from bench.results import LOSS_COLUMNS, TIMING_COLUMNS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,3 +100,15 @@ def test_existing_run_directory_is_never_overwritten(tmp_path):
     r = run_bench("--backends", "torch", "--out", str(out), timeout=60)
     assert r.returncode == 2 and "exists and is not empty" in r.stderr
     assert (out / "losses.csv").read_text() == "precious\n"
+
+
+@pytest.mark.parametrize("suite,n,archs", [("standard", 18, {"mlp", "toy_mlp"}),
+                                           ("conv", 6, {"dcgan28", "dcgan28_small"})])
+def test_suite_plans_every_setup_and_mode(tmp_path, suite, n, archs):
+    from bench import cli
+
+    argv = ["--suite", suite, "--out", str(tmp_path / "s")]
+    plan = cli.plan_from_args(cli.parser().parse_args(argv), ["run_bench.py", *argv])
+    assert len(plan.specs) == n and {s.arch for s in plan.specs} == archs
+    assert {s.batch_size for s in plan.specs} == set(cli.SUITE_BATCHES)
+    assert len(plan.runs) == sum(len(e.modes) for e in backends.REGISTRY.values())
