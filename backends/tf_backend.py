@@ -2,9 +2,13 @@
 
 Keras optimizers use other formulas (Adam's epsilon-hat, RMSprop's eps inside the root;
 GUIDE s.4), so the updates are the spec's (bench.optim, PyTorch's form), written on
-tf.Variables with their own slot variables. Weights keep the canonical (in, out) layout.
-One function runs a whole block of generator iterations with tf.range loops; graph and
-xla modes trace it once per setup.
+tf.Variables with their own slot variables. Weights keep the canonical layouts (Dense
+(in, out), Conv HWIO, which is TF's own; ConvT is transposed to TF's (kh, kw, out, in) in
+the forward pass) and samples are NHWC, TF's default, so state crosses unchanged. Batch
+norm is written out too (Keras' momentum means the old statistics' weight and it keeps
+the biased variance): each net takes `update`, true in the training passes, which then
+assign the running statistics. One function runs a whole block of generator iterations
+with tf.range loops; graph and xla modes trace it once per setup.
 """
 
 from __future__ import annotations
@@ -16,11 +20,12 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
-from bench import gan, optim
-from bench.nets import Act, Arch, Dense, Layer, param_shapes
+from bench import gan, nets, optim
+from bench.nets import Act, Arch, BatchNorm, Conv, ConvT, Crop, Dense, Flatten, Layer, Reshape
 from bench.spec import Optimizer, RunSpec
 
-Net = Callable[[tf.Tensor], tf.Tensor]
+Fn = Callable[[tf.Tensor], tf.Tensor]
+Net = Callable[[tf.Tensor, bool], tf.Tensor]  # (x, update): update moves the batch-norm running statistics
 
 
 class Ops:
@@ -34,30 +39,88 @@ class Ops:
         return tf.reduce_sum(tf.reshape(tf.square(x), [tf.shape(x)[0], -1]), 1)
 
 
-def _layer(net: str, i: int, layer: Layer, params: dict[str, tf.Variable]) -> Net:
-    if isinstance(layer, Dense):
-        w, b = params[f"{net}.{i}.w"], params.get(f"{net}.{i}.b")
+def _dense(layer: Dense, w: tf.Variable) -> Fn:
+    return lambda x: x @ w
 
-        def dense(x: tf.Tensor) -> tf.Tensor:
-            return x @ w if b is None else x @ w + b
 
-        return dense
-    if not isinstance(layer, Act):
-        raise NotImplementedError(f"the tf backend has no {type(layer).__name__} layer yet")
+def _conv(layer: Conv, w: tf.Variable) -> Fn:
+    p = layer.pad
+    return lambda x: tf.nn.conv2d(x, w, layer.stride, [[0, 0], [p, p], [p, p], [0, 0]])
+
+
+def _conv_transpose(layer: ConvT, w: tf.Variable) -> Fn:
+    """PyTorch's ConvTranspose2d. TF's VALID transpose conv is the whole scatter, (i-1)s + k a
+    side; asking for out_pad (< stride) more adds rows no input reaches, zeros, as torch's
+    out_pad does; torch's output is that cropped by pad on each side."""
+    s, k, p, extra = layer.stride, layer.k, layer.pad, layer.out_pad
+
+    def conv_transpose(x: tf.Tensor) -> tf.Tensor:
+        h, wd = x.shape[1:3]
+        full = ((h - 1) * s + k + extra, (wd - 1) * s + k + extra)
+        shape = [tf.shape(x)[0], *full, layer.c_out]
+        y = tf.nn.conv2d_transpose(x, tf.transpose(w, [0, 1, 3, 2]), shape, s, "VALID")  # TF's: (kh, kw, out, in)
+        return y[:, p : full[0] - p, p : full[1] - p]
+
+    return conv_transpose
+
+
+def _batch_norm(layer: BatchNorm, scale: tf.Variable, shift: tf.Variable, run_mean: tf.Variable,
+                run_var: tf.Variable) -> Net:
+    """bench.nets' batch norm: always the batch's mean and biased variance; a training pass also
+    moves the running statistics by PyTorch's rule (momentum = the new batch's weight, unbiased)."""
+    m = layer.momentum
+
+    def batch_norm(x: tf.Tensor, update: bool) -> tf.Tensor:
+        axes = list(range(x.shape.rank - 1))
+        mean = tf.reduce_mean(x, axes)
+        centred = x - mean
+        var = tf.reduce_mean(tf.square(centred), axes)
+        if update:
+            n = tf.cast(tf.size(x) // layer.c, x.dtype)
+            run_mean.assign((1 - m) * run_mean + m * mean)
+            run_var.assign((1 - m) * run_var + m * var * n / (n - 1))
+        return centred * tf.math.rsqrt(var + layer.eps) * scale + shift
+
+    return batch_norm
+
+
+def _stateless(layer: Layer, w: tf.Variable | None, b: tf.Variable | None) -> Fn:
+    """Every layer but batch norm: the same in training and in sampling."""
+    if isinstance(layer, Dense | Conv | ConvT):
+        f = {Dense: _dense, Conv: _conv, ConvT: _conv_transpose}[type(layer)](layer, w)
+        return f if b is None else lambda x: f(x) + b
+    if isinstance(layer, Reshape):
+        return lambda x: tf.reshape(x, [-1, *layer.shape])
+    if isinstance(layer, Flatten):
+        return lambda x: tf.reshape(x, [-1, int(np.prod(x.shape[1:]))])  # NHWC order, the canonical one
+    if isinstance(layer, Crop):
+        return lambda x: x[:, : layer.h, : layer.w]
+    assert isinstance(layer, Act)
     return {
         "relu": tf.nn.relu,
         "sigmoid": tf.sigmoid,
         "tanh": tf.tanh,
-        "leaky_relu": lambda x: tf.nn.leaky_relu(x, alpha=layer.slope),
+        # tf.nn.leaky_relu's alpha is a float32 attribute (0.2 is 1.5e-8 off): written out in float64
+        "leaky_relu": lambda x: tf.nn.leaky_relu(x, layer.slope) if x.dtype == tf.float32
+        else tf.where(x > 0, x, layer.slope * x),
     }[layer.kind]
 
 
-def _sequential(net: str, layers: tuple[Layer, ...], params: dict[str, tf.Variable]) -> Net:
-    fns = [_layer(net, i, layer, params) for i, layer in enumerate(layers)]
+def _layer(key: str, layer: Layer, params: dict[str, tf.Variable], stats: dict[str, tf.Variable]) -> Net:
+    w, b = params.get(f"{key}.w"), params.get(f"{key}.b")
+    if isinstance(layer, BatchNorm):
+        return _batch_norm(layer, w, b, stats[f"{key}.mean"], stats[f"{key}.var"])
+    f = _stateless(layer, w, b)
+    return lambda x, update: f(x)
 
-    def forward(x: tf.Tensor) -> tf.Tensor:
+
+def _sequential(net: str, layers: tuple[Layer, ...], params: dict[str, tf.Variable],
+                stats: dict[str, tf.Variable]) -> Net:
+    fns = [_layer(f"{net}.{i}", layer, params, stats) for i, layer in enumerate(layers)]
+
+    def forward(x: tf.Tensor, update: bool) -> tf.Tensor:
         for f in fns:
-            x = f(x)
+            x = f(x, update)
         return x
 
     return forward
@@ -117,19 +180,23 @@ class TFBackend:
         self.spec, self.arch, self.mode, self.algo = spec, arch, mode, spec.algo
         self.opt = {"G": spec.algo.g_opt, "D": spec.algo.d_opt}
         tf.config.experimental.enable_tensor_float_32_execution(spec.precision == "tf32")  # default on
+        self.dtype = tf.as_dtype(spec.float_dtype)  # every float: variables, slots, data, inputs
         with tf.device(self.device):
             # Placeholders until load(): weights come only from the NumPy init.
-            self.params = {n: tf.Variable(tf.zeros(s)) for n, s in param_shapes(arch).items()}
+            self.params = {n: tf.Variable(tf.zeros(s, self.dtype)) for n, s in nets.param_shapes(arch).items()}
             self.slots = {
                 name: {s: tf.Variable(tf.zeros_like(p)) for s in self.opt[name.split(".")[0]].slots()}
                 for name, p in self.params.items()
             }
+            # batch-norm running statistics: state, assigned by training passes, never by an optimizer
+            self.stats = {n: tf.Variable(tf.zeros(s, self.dtype), trainable=False)
+                          for n, s in nets.buffer_shapes(arch).items()}
             self.t = {net: tf.Variable(tf.constant(0, tf.int64)) for net in ("G", "D")}
-        self.G = _sequential("G", arch.generator, self.params)
-        self.D = _sequential("D", arch.critic, self.params)
+        self.G = _sequential("G", arch.generator, self.params, self.stats)
+        self.D = _sequential("D", arch.critic, self.params, self.stats)
         self.names = {net: [n for n in self.params if n.startswith(net + ".")] for net in ("G", "D")}
         # The critic's metric names, from gan.critic_loss itself, so loop state can be preallocated.
-        zero = tf.zeros([])
+        zero = tf.zeros([], self.dtype)
         self.critic_keys = (*gan.critic_loss(self.algo, Ops, zero, zero), *(("gp",) if self.algo.gp_lambda else ()))
         self.traces = 0  # Python-side body runs: one per trace in graph/xla, one per block in eager
         self.train_steps = self._train_steps
@@ -138,11 +205,11 @@ class TFBackend:
             x_rank = len(arch.x_shape)
             b, z = spec.batch_size, arch.z_dim
             signature = [  # None for K and C: a short last block or a new n_critic does not retrace
-                tf.TensorSpec([None, *arch.x_shape], tf.float32),
+                tf.TensorSpec([None, *arch.x_shape], self.dtype),
                 tf.TensorSpec([None, None, b], tf.int32),
-                tf.TensorSpec([None, None, b, z], tf.float32),
-                tf.TensorSpec([None, None, b, *(1,) * x_rank], tf.float32),
-                tf.TensorSpec([None, b, z], tf.float32),
+                tf.TensorSpec([None, None, b, z], self.dtype),
+                tf.TensorSpec([None, None, b, *(1,) * x_rank], self.dtype),
+                tf.TensorSpec([None, b, z], self.dtype),
             ]
             self.train_steps = tf.function(self._train_steps, input_signature=signature, jit_compile=mode == "xla")
 
@@ -152,7 +219,8 @@ class TFBackend:
             "framework_version": tf.__version__,
             "device_name": dev,
             "threads": _threads(),
-            "precision": f"tf32={tf.config.experimental.tensor_float_32_execution_enabled()}",
+            "precision": f"tf32={tf.config.experimental.tensor_float_32_execution_enabled()} "
+            f"dtype={self.dtype.name}",
             "note": self.note,
         }
 
@@ -171,18 +239,25 @@ class TFBackend:
         return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20 if self.gpu else None
 
     # -- state ---------------------------------------------------------------------------
+    def _host(self, a: np.ndarray) -> np.ndarray:
+        """Floats in the run's dtype (the harness hands float32); integers (indices) as they are."""
+        a = np.asarray(a)
+        return a.astype(self.dtype.as_numpy_dtype) if a.dtype.kind == "f" else a
+
     def load(self, state: dict[str, np.ndarray], data: np.ndarray) -> None:
         for name, p in self.params.items():
-            p.assign(state[name])
+            p.assign(self._host(state[name]))
             for s, v in self.slots[name].items():
-                v.assign(state.get(f"{name}:{s}", np.zeros(p.shape, np.float32)))
+                v.assign(self._host(state.get(f"{name}:{s}", np.zeros(p.shape))))
+        for name, v in self.stats.items():
+            v.assign(self._host(state[name]))
         for net, t in self.t.items():
             t.assign(int(state.get(f"{net}:t", 0)))
         with tf.device(self.device):
-            self.data = tf.identity(data)  # identity runs on the scoped device: one copy there
+            self.data = tf.identity(self._host(data))  # identity runs on the scoped device: one copy there
 
     def export(self) -> dict[str, np.ndarray]:
-        out = {name: p.numpy() for name, p in self.params.items()}
+        out = {name: v.numpy() for name, v in (self.params | self.stats).items()}
         for name, slots in self.slots.items():
             out.update({f"{name}:{s}": v.numpy() for s, v in slots.items()})
         for net, t in self.t.items():
@@ -190,14 +265,15 @@ class TFBackend:
         return out
 
     # -- training ------------------------------------------------------------------------
-    def _critic_losses(self, x_real, z, alpha) -> dict[str, tf.Tensor]:
-        fake = self.G(z)  # carries no gradient: callers' tapes watch only D
-        m = gan.critic_loss(self.algo, Ops, self.D(x_real), self.D(fake))
+    def _critic_losses(self, x_real, z, alpha, update: bool) -> dict[str, tf.Tensor]:
+        """update: a training pass, each net application moving the running statistics once."""
+        fake = self.G(z, update)  # carries no gradient: callers' tapes watch only D
+        m = gan.critic_loss(self.algo, Ops, self.D(x_real, update), self.D(fake, update))
         if self.algo.gp_lambda:
             x_hat = gan.interpolate(alpha, x_real, fake)
             with tf.GradientTape(watch_accessed_variables=False) as tape:
                 tape.watch(x_hat)
-                score = tf.reduce_sum(self.D(x_hat))
+                score = tf.reduce_sum(self.D(x_hat, update))
             m["gp"] = gan.gradient_penalty(Ops, tape.gradient(score, x_hat))
             m["d_loss"] = m["d_loss"] + self.algo.gp_lambda * m["gp"]
         return m
@@ -219,7 +295,7 @@ class TFBackend:
             self._clip()
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch([self.params[n] for n in self.names["D"]])
-            m = self._critic_losses(x_real, z, alpha)
+            m = self._critic_losses(x_real, z, alpha, update=True)
         self._step("D", m["d_loss"], tape)
         if self.algo.clip and not self.algo.clip_before_update:
             self._clip()
@@ -228,7 +304,7 @@ class TFBackend:
     def _generator_update(self, z) -> tf.Tensor:
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch([self.params[n] for n in self.names["G"]])  # no critic gradients
-            loss = gan.generator_loss(self.algo, Ops, self.D(self.G(z)))
+            loss = gan.generator_loss(self.algo, Ops, self.D(self.G(z, True), True))
         self._step("G", loss, tape)
         return loss
 
@@ -237,9 +313,9 @@ class TFBackend:
         block is one graph (autograph while loops) whatever K and C are."""
         self.traces += 1
         steps = tf.shape(idx)[0]
-        out = {key: tf.TensorArray(tf.float32, size=steps) for key in (*self.critic_keys, "g_loss")}
+        out = {key: tf.TensorArray(self.dtype, size=steps) for key in (*self.critic_keys, "g_loss")}
         for k in tf.range(steps):
-            m = {key: tf.zeros([]) for key in self.critic_keys}  # loop state must exist before the loop
+            m = {key: tf.zeros([], self.dtype) for key in self.critic_keys}  # loop state must exist before the loop
             for c in tf.range(tf.shape(idx)[1]):
                 m = self._critic_update(tf.gather(data, idx[k, c]), z_d[k, c], alpha[k, c])
             m["g_loss"] = self._generator_update(z_g[k])
@@ -247,7 +323,7 @@ class TFBackend:
         return {key: ta.stack() for key, ta in out.items()}
 
     def _inputs(self, block: dict[str, np.ndarray]) -> list[tf.Tensor]:
-        return [tf.constant(block[k]) for k in ("idx", "z_d", "alpha", "z_g")]
+        return [tf.constant(self._host(block[k])) for k in ("idx", "z_d", "alpha", "z_g")]
 
     def train(self, block: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         with tf.device(self.device):
@@ -257,13 +333,17 @@ class TFBackend:
     def evaluate(self, block: dict[str, np.ndarray]) -> dict[str, float]:
         with tf.device(self.device):
             idx, z_d, alpha, z_g = self._inputs(block)
-            m = self._critic_losses(tf.gather(self.data, idx[0, 0]), z_d[0, 0], alpha[0, 0])
-            m["g_loss"] = gan.generator_loss(self.algo, Ops, self.D(self.G(z_g[0])))
+            m = self._critic_losses(tf.gather(self.data, idx[0, 0]), z_d[0, 0], alpha[0, 0], update=False)
+            m["g_loss"] = gan.generator_loss(self.algo, Ops, self.D(self.G(z_g[0], False), False))
         return {k: float(v) for k, v in m.items()}
 
     def sample(self, z: np.ndarray) -> np.ndarray:
         with tf.device(self.device):
-            return self.G(tf.constant(z)).numpy()
+            return self.G(tf.constant(self._host(z)), False).numpy()
+
+    def critic(self, x: np.ndarray) -> np.ndarray:
+        with tf.device(self.device):
+            return self.D(tf.constant(self._host(x)), False).numpy()
 
 
 BACKEND = TFBackend

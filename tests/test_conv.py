@@ -144,11 +144,13 @@ def _train(run, spec: RunSpec, steps: int):
 
 
 # (backend, mode, arch) whose float32 losses leave PyTorch eager's by more than 1e-4 within
-# 5 steps although in float64 the same computation agrees to 1e-12 (the float64 test
-# below): dcgan64's WGAN critic scores are ~5e-3, a difference of two near-equal means,
-# and RMSprop's first steps are ~lr * sign(g), so summation order alone moves them.
-# Measured, not widened; strict, so the day they match the test says so.
-CHAOTIC = {("torch", "compile", "dcgan64"), ("jax", "jit", "dcgan64"), ("jax", "scan", "dcgan64")}
+# 5 steps although in float64 the same computation agrees to 1e-9 in losses and state (the
+# float64 test below). dcgan64's WGAN critic scores are ~5e-3, a difference of two
+# near-equal means, and RMSprop's first steps are ~lr * sign(g): summation order alone
+# moves them, by ~1e-2 relative at step 2 between torch eager and torch compile. Every
+# other backend and mode rounds differently from MKL-DNN's NCHW kernels, so every one is
+# here. Measured, not widened; strict, so the day one matches the test says so.
+CHAOTIC = {(*run, "dcgan64") for run in ALL_RUNS if run != ("torch", "eager")}
 
 
 def _first_steps_cases(float64: bool = False):
