@@ -149,29 +149,47 @@ def _train(run, spec: RunSpec, steps: int):
 # near-equal means, and RMSprop's first steps are ~lr * sign(g): summation order alone
 # moves them, by ~1e-2 relative at step 2 between torch eager and torch compile. Every
 # other backend and mode rounds differently from MKL-DNN's NCHW kernels, so every one is
-# here. Measured, not widened; strict, so the day one matches the test says so.
+# here (measured: jax jit 1.45e-1, scan 1.46e-1 relative in d_loss). To keep CI short the
+# float32 test runs dcgan64 in torch compile alone, the telling case (the same framework),
+# as a strict xfail, so the day it matches the test says so; the float64 test runs all.
 CHAOTIC = {(*run, "dcgan64") for run in ALL_RUNS if run != ("torch", "eager")}
+CHAOTIC_SHOWN = ("torch", "compile", "dcgan64")
 
 
 def _first_steps_cases(float64: bool = False):
     for run in (r for r in ALL_RUNS if r != ("torch", "eager")):
         for arch in CONV_ARCHS:
             for algo in ARCH_ALGOS[arch]:
+                chaotic = (*run, arch) in CHAOTIC and not float64
+                if chaotic and (*run, arch) != CHAOTIC_SHOWN:
+                    continue
                 marks = [pytest.mark.xfail(strict=True, reason="float32 rounding amplified; see CHAOTIC")] \
-                    if (*run, arch) in CHAOTIC and not float64 else []
+                    if chaotic else []
                 yield pytest.param(run, arch, algo, marks=marks, id=f"{'-'.join(run)}-{arch}-{algo}")
+
+
+_TORCH: dict[RunSpec, tuple] = {}
+
+
+def _torch_eager(spec: RunSpec, steps: int):
+    """PyTorch eager's losses and exported state, computed once per spec for all the runs
+    compared with it."""
+    if spec not in _TORCH:
+        m, b = _train(("torch", "eager"), spec, steps)
+        _TORCH[spec] = m, b.export()
+    return _TORCH[spec]
 
 
 def _compare_first_steps(run, arch: str, algo: str, precision: str, rtol: float, atol: float, steps: int = 5,
                          batch: int = BATCH, state: bool = False):
     spec = _conv_spec(arch, algo, steps, precision, batch)
-    want, ref = _train(("torch", "eager"), spec, steps)
+    want, ws = _torch_eager(spec, steps)
     got, b = _train(run, spec, steps)
     assert set(got) == set(want)
     for k in want:
         np.testing.assert_allclose(got[k], want[k], rtol=rtol, atol=atol, err_msg=k)
     if state:
-        ws, gs = ref.export(), b.export()
+        gs = b.export()
         assert set(gs) == set(ws)
         for k in ws:
             np.testing.assert_allclose(gs[k], ws[k], rtol=rtol, atol=atol, err_msg=k)

@@ -1,5 +1,6 @@
-"""TensorFlow-only checks: graph and XLA modes trace the block function once per setup, a
-missing GPU is an error, and the module imports no other framework of its own accord."""
+"""TensorFlow-only checks: graph and XLA modes trace the block function once per setup, fp64
+runs keep every float in float64, a missing GPU is an error, and the module imports no other
+framework of its own accord."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import require, small_spec, stream_for, train
 
-from bench.nets import ARCHS
+from bench.nets import ARCHS, init_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,6 +28,20 @@ def test_block_function_traced_once(mode):
     m, backend = train("tf", mode, spec, 6)
     assert backend.traces == 1
     assert all(v.shape == (6,) for v in m.values())
+
+
+def test_fp64_run_is_float64_throughout():
+    """Variables, slots, running statistics, metrics and samples are float64 although the
+    harness hands float32 arrays; batch-norm statistics move in the traced block function."""
+    require("tf")
+    spec = dataclasses.replace(small_spec("wgan", "dcgan28_small", batch=4, steps=2, n_critic=1), precision="fp64")
+    m, backend = train("tf", "graph", spec, 2)
+    assert backend.traces == 1 and "dtype=float64" in backend.info()["precision"]
+    assert all(v.dtype == np.float64 for v in m.values())
+    state, init = backend.export(), init_weights(ARCHS["dcgan28_small"], spec.seed)
+    assert all(v.dtype == np.float64 for k, v in state.items() if not k.endswith(":t"))
+    assert not np.allclose(state["G.2.mean"], init["G.2.mean"])
+    assert backend.sample(stream_for(spec).fixed_z(3)).dtype == np.float64
 
 
 def test_gpu_request_without_gpu_fails():
