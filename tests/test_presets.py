@@ -74,6 +74,7 @@ def test_preset_sets_everything_and_flags_override(tmp_path, data_dirs):
 def test_preset_trains_in_every_backend(tmp_path, data_dirs, monkeypatch, name, backend):
     require(backend)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setitem(worker.PEAK_PROBE, "cpu", (256, 1))  # the peak probe is tested with the CLI runs
     p = presets.get(name)
     spec = _plan(*_preset_args(p, data_dirs), "--out", str(tmp_path / "unused")).specs[0]
     # A few tiny steps: batch 4, and Arjovsky's 100-update warm phase cut to 2 updates.
