@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import json
 import shlex
 import sys
@@ -14,7 +15,7 @@ import backends
 from bench import data as datasets
 from bench import presets
 from bench.nets import ARCHS
-from bench.runner import ROOT, Plan, execute, gpu_name
+from bench.runner import ROOT, Plan, execute, gpu_count, gpu_name
 from bench.spec import ALGOS, RunSpec
 
 # Defaults per architecture: the sources' batch sizes, and enough steps to time on a CPU.
@@ -77,6 +78,12 @@ def parser() -> argparse.ArgumentParser:
       help="default per arch: " + ", ".join(f"{k} {v['batch_size']}" for k, v in ARCH_DEFAULTS.items()))
     a("--seed", type=int, default=0, help="seeds the NumPy init and the input stream")
     a("--seeds", help="comma list of seeds: one run per seed (overrides --seed); summaries report mean and spread")
+    a("--devices", default="1", help="comma list of device counts, e.g. 1,2: each trains data-parallel on that "
+      "many devices with the framework's own engine (DDP, MirroredStrategy, a JAX mesh) at the same global "
+      "batch; on a CPU the devices are virtual. Rows get speedup_vs_1")
+    a("--ray", action="store_true", help="run every (setup, seed, backend, mode, devices) as a task on a Ray "
+      "cluster started here (pip install 'ray[default]')")
+    a("--ray-address", metavar="ADDR", help="like --ray, on the existing cluster at ADDR (e.g. ray://head:10001)")
     a("--warmup", type=int, default=20, help="first generator iterations left out of step-time statistics")
     a("--block", type=int, default=10, help="generator iterations per timed call into a backend")
     a("--n-critic", type=int, help="critic updates per generator iteration (default: the algorithm's)")
@@ -166,6 +173,13 @@ def plan_from_args(args: argparse.Namespace, argv: list[str]) -> Plan:
         raise UsageError(f"--seeds takes a comma list of integers, got {args.seeds!r}") from None
     if not seeds or len(set(seeds)) != len(seeds):
         raise UsageError(f"--seeds needs distinct integers, got {args.seeds!r}")
+    try:
+        devices = tuple(int(x) for x in _csv(args.devices))
+    except ValueError:
+        raise UsageError(f"--devices takes a comma list of positive integers, got {args.devices!r}") from None
+    if not devices or len(set(devices)) != len(devices) or min(devices) < 1:
+        raise UsageError(f"--devices takes distinct positive integers, got {args.devices!r}")
+    devices = tuple(sorted(devices))
     spec = RunSpec(algo, arch, dataset, batch, steps, seed=seeds[0], warmup=args.warmup, block=args.block,
                    data_dir=args.data_dir, precision=args.precision, eval_every=args.eval_every,
                    eval_samples=args.eval_samples, checkpoint_every=args.checkpoint_every,
@@ -187,16 +201,29 @@ def plan_from_args(args: argparse.Namespace, argv: list[str]) -> Plan:
             raise UsageError(f"{name} must not be negative, got {v}")
     if spec.warmup >= spec.steps:
         raise UsageError(f"--warmup {spec.warmup} leaves no timed step of --steps {spec.steps}")
+    for s in specs:
+        bad = [n for n in devices if s.batch_size % n]
+        if bad:
+            raise UsageError(f"batch size {s.batch_size} does not split evenly over {bad[0]} devices; "
+                             "choose a batch size divisible by every --devices count")
+    if args.ray and args.ray_address:
+        raise UsageError("--ray starts a local cluster, --ray-address joins one: pass one of them")
+    ray = args.ray_address or ("local" if args.ray else None)
+    if ray and importlib.util.find_spec("ray") is None:
+        raise UsageError("--ray needs Ray, an optional extra: pip install 'ray[default]'")
 
     device = args.device
     if device == "auto":
         device = "gpu" if gpu_name() else "cpu"
+    if device == "gpu" and max(devices) > 1 and not ray and max(devices) > gpu_count():
+        raise UsageError(f"--devices {max(devices)} on a machine with {gpu_count()} GPU(s)")
     out = args.out or ROOT / "results" / f"{time.strftime('%Y%m%d-%H%M%S')}-{algo.name}-{arch}-{dataset}"
     if out.exists() and any(out.iterdir()):
         raise UsageError(f"{out} exists and is not empty; choose another --out (nothing was overwritten)")
     if args.suite:
         out = args.out or ROOT / "results" / f"{time.strftime('%Y%m%d-%H%M%S')}-suite-{args.suite}-{device}"
-    return Plan(tuple(specs), tuple(runs), device, out, args.timeout, shlex.join([sys.executable, *argv]), seeds)
+    return Plan(tuple(specs), tuple(runs), device, out, args.timeout, shlex.join([sys.executable, *argv]), seeds,
+                devices, ray)
 
 
 def resume_plan(run_dir: Path) -> Plan:

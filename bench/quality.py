@@ -37,8 +37,8 @@ from bench import classifier
 from bench import data as datasets
 from bench.spec import RunSpec
 
-QUALITY_COLUMNS = ("backend", "mode", "algo", "arch", "dataset", "batch_size", "seed", "step", "wall_s", "metric",
-                   "value")  # the setup columns as in losses.csv, so a suite's setups stay apart
+QUALITY_COLUMNS = ("backend", "mode", "algo", "arch", "dataset", "batch_size", "devices", "seed", "step", "wall_s",
+                   "metric", "value")  # the setup columns as in losses.csv, so a suite's setups stay apart
 COVER_SHARE = 0.2  # a mode or class is covered with >= this fraction of its fair share of samples
 RADIUS = 3.0  # in std: a sample within this of a mode's center belongs to it
 SWD_PROJECTIONS, SWD_SEED = 128, 0
@@ -173,7 +173,7 @@ def score_run(run_dir: Path, backend: str, mode: str, spec: RunSpec, tag: str | 
     with np.load(path) as ev:
         steps, walls, samples = ev["step"], ev["wall_s"], ev["samples"]
     base = {"backend": backend, "mode": mode, "algo": spec.algo.name, "arch": spec.arch, "dataset": spec.dataset,
-            "batch_size": spec.batch_size, "seed": spec.seed}
+            "batch_size": spec.batch_size, "devices": spec.devices, "seed": spec.seed}
     return [{**base, "step": int(step), "wall_s": float(wall), "metric": metric, "value": float(value)}
             for step, wall, batch in zip(steps, walls, samples, strict=True)
             if np.all(np.isfinite(batch))  # a diverged generator's NaN samples have no quality

@@ -84,6 +84,9 @@ def _with_setup(t: pd.DataFrame, label: str, specs: tuple[RunSpec, ...]) -> pd.D
     for col in (*SETUP_COLUMNS, "seed"):
         if col not in t:
             t[col] = fill.get(col, 0 if col == "seed" else "?")
+    if "devices" in t:  # a data-parallel row is its own series: jit on 2 devices is not jit on 1
+        n = pd.to_numeric(t["devices"], errors="coerce").fillna(1).astype(int)
+        t["mode"] = [m if k == 1 else f"{m}@{k}dev" for m, k in zip(t["mode"], n, strict=True)]
     batch = pd.to_numeric(t["batch_size"], errors="coerce").astype("Int64").astype(str)
     t["setup"] = [setup_name(*row) for row in zip(t["algo"], t["arch"], t["dataset"], batch, strict=True)]
     return t

@@ -12,12 +12,13 @@ import json
 import math
 from pathlib import Path
 
-LOSS_COLUMNS = ("backend", "mode", "algo", "arch", "dataset", "batch_size", "seed", "step",
+LOSS_COLUMNS = ("backend", "mode", "algo", "arch", "dataset", "batch_size", "devices", "seed", "step",
                 "d_loss", "g_loss", "w_estimate", "gp", "d_real", "d_fake")
-TIMING_COLUMNS = ("backend", "mode", "status", "algo", "arch", "dataset", "batch_size", "seed", "steps",
-                  "device", "framework", "framework_version", "compile_s", "step_ms_median",
-                  "step_ms_min", "step_ms_max", "samples_per_s", "timed_steps", "gflops_per_step",
-                  "achieved_gflops", "peak_gflops", "pct_of_peak", "peak_mem_mb", "threads", "precision", "note")
+TIMING_COLUMNS = ("backend", "mode", "status", "algo", "arch", "dataset", "batch_size", "devices",
+                  "per_device_batch", "seed", "steps", "device", "framework", "framework_version", "compile_s",
+                  "step_ms_median", "step_ms_min", "step_ms_max", "samples_per_s", "speedup_vs_1", "timed_steps",
+                  "gflops_per_step", "achieved_gflops", "peak_gflops", "pct_of_peak", "peak_mem_mb", "threads",
+                  "precision", "note")
 
 
 class RunDir:

@@ -43,16 +43,19 @@ class Plan:
     timeout: float
     command: str
     seeds: tuple[int, ...] = (0,)
+    devices: tuple[int, ...] = (1,)  # data-parallel device counts, each its own row
+    ray: str | None = None  # None: tasks run here one after another; "local" or a cluster address: on Ray
 
     def to_dict(self) -> dict:
         return {"specs": [json.loads(s.to_json()) for s in self.specs], "runs": self.runs, "device": self.device,
-                "out": str(self.out), "timeout": self.timeout, "command": self.command, "seeds": self.seeds}
+                "out": str(self.out), "timeout": self.timeout, "command": self.command, "seeds": self.seeds,
+                "devices": self.devices, "ray": self.ray}
 
     @classmethod
     def from_dict(cls, d: dict) -> Plan:
         specs = tuple(RunSpec.from_json(json.dumps(s)) for s in d["specs"])
-        return cls(specs, tuple(map(tuple, d["runs"])), d["device"],
-                   Path(d["out"]), d["timeout"], d["command"], tuple(d["seeds"]))
+        return cls(specs, tuple(map(tuple, d["runs"])), d["device"], Path(d["out"]), d["timeout"], d["command"],
+                   tuple(d["seeds"]), tuple(d.get("devices", (1,))), d.get("ray"))
 
 
 def gpu_name() -> str | None:
@@ -63,6 +66,16 @@ def gpu_name() -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.splitlines()[0] if out.returncode == 0 and out.stdout.strip() else None
+
+
+def gpu_count() -> int:
+    if not shutil.which("nvidia-smi"):
+        return 0
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    return sum(line.startswith("GPU ") for line in out.stdout.splitlines()) if out.returncode == 0 else 0
 
 
 def _version(dist: str) -> str:
@@ -114,11 +127,15 @@ def environment(plan: Plan) -> dict:
     }
 
 
-def _worker_env(device: str) -> dict[str, str]:
+def _worker_env(device: str, devices: int = 1) -> dict[str, str]:
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     env = dict(os.environ, PYTHONPATH=path, TF_CPP_MIN_LOG_LEVEL="2")
     if device == "cpu":  # hide GPUs so no framework silently uses one
         env.update(CUDA_VISIBLE_DEVICES="", JAX_PLATFORMS="cpu")
+        if devices > 1:  # JAX's CPU devices are fixed at import: XLA splits the host into N (torch, TF make their own)
+            flags = env.get("XLA_FLAGS", "").split()
+            flags = [f for f in flags if not f.startswith("--xla_force_host_platform_device_count")]
+            env["XLA_FLAGS"] = " ".join([*flags, f"--xla_force_host_platform_device_count={devices}"])
     else:  # neither TF nor JAX may grab all GPU memory up front
         env.update(TF_FORCE_GPU_ALLOW_GROWTH="true", XLA_PYTHON_CLIENT_PREALLOCATE="false")
     return env
@@ -162,14 +179,16 @@ class Task:
 
 
 def tasks(plan: Plan) -> list[Task]:
-    """Every (setup, seed, backend, mode); tags name only what varies, e.g. torch-eager."""
+    """Every (setup, seed, backend, mode, devices); tags name only what varies, e.g. torch-eager."""
     out = []
     for spec in plan.specs:
         setup = f"{spec.algo.name}-{spec.arch}-b{spec.batch_size}-" if len(plan.specs) > 1 else ""
         for seed in plan.seeds:
             for b, m in plan.runs:
-                tag = setup + f"{b}-{m}" + (f"-seed{seed}" if len(plan.seeds) > 1 else "")
-                out.append(Task(b, m, dataclasses.replace(spec, seed=seed), tag))
+                for n in plan.devices:
+                    tag = (setup + f"{b}-{m}" + (f"-seed{seed}" if len(plan.seeds) > 1 else "")
+                           + (f"-{n}dev" if plan.devices != (1,) else ""))
+                    out.append(Task(b, m, dataclasses.replace(spec, seed=seed, devices=n), tag))
     return out
 
 
@@ -190,7 +209,8 @@ def run_one(plan: Plan, run_dir: RunDir, task: Task) -> dict:
     progress = Progress(task.tag)
     with log.open("a") as err:
         proc = subprocess.Popen([sys.executable, "-m", "bench.worker", str(job_file)], cwd=ROOT,
-                                env=_worker_env(plan.device), stdout=subprocess.PIPE, stderr=err, text=True)
+                                env=_worker_env(plan.device, task.spec.devices), stdout=subprocess.PIPE,
+                                stderr=err, text=True)
         # A reader thread renders progress, so a worker that hangs silently still times out.
         reader = threading.Thread(target=_follow, args=(proc, progress), daemon=True)
         reader.start()
@@ -220,7 +240,7 @@ def record(plan: Plan, run_dir: RunDir, task: Task, result: dict) -> dict:
     """Append the loss rows and the timing row of one finished task."""
     s, tag = task.spec, task.tag
     base = {"backend": task.backend, "mode": task.mode, "algo": s.algo.name, "arch": s.arch,
-            "dataset": s.dataset, "batch_size": s.batch_size, "seed": s.seed}
+            "dataset": s.dataset, "batch_size": s.batch_size, "devices": s.devices, "seed": s.seed}
     raw = run_dir.path / "raw" / f"{tag}.npz"
     if raw.exists():
         m = np.load(raw)
@@ -229,6 +249,7 @@ def record(plan: Plan, run_dir: RunDir, task: Task, result: dict) -> dict:
     info, t = result.get("info", {}), result.get("timing", {})
     framework = backends.entry(task.backend).framework
     row = {**base, "status": result["status"], "steps": result.get("steps_done", 0),
+           "per_device_batch": s.batch_size // s.devices,
            "device": info.get("device_name", plan.device), "framework": framework,
            "framework_version": info.get("framework_version", _version(framework)),
            "threads": info.get("threads"), "precision": info.get("precision"),
@@ -258,10 +279,11 @@ def _fmt(v: str) -> str:
         return v
 
 
-def summary_table(rows: list[dict], suite: bool = False) -> str:
-    cols = ("algo", "arch", "batch_size") * suite + (
-        "backend", "mode", "seed", "status", "compile_s", "step_ms_median", "step_ms_min", "step_ms_max",
-        "achieved_gflops", "pct_of_peak", "peak_mem_mb")
+def summary_table(rows: list[dict], suite: bool = False, multi_device: bool = False) -> str:
+    cols = (("algo", "arch", "batch_size") * suite + ("backend", "mode")
+            + ("devices", "per_device_batch") * multi_device
+            + ("seed", "status", "compile_s", "step_ms_median", "step_ms_min", "step_ms_max")
+            + ("speedup_vs_1",) * multi_device + ("achieved_gflops", "pct_of_peak", "peak_mem_mb"))
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
         lines.append("| " + " | ".join(_fmt(r.get(c, "")) for c in cols) + " |")
@@ -276,8 +298,13 @@ def _on_sigterm(signum, frame):
     raise Terminated
 
 
-def _key(backend: str, mode: str, algo: str, arch: str, batch_size, seed) -> tuple:
-    return backend, mode, algo, arch, int(batch_size), int(seed)
+def _key(backend: str, mode: str, algo: str, arch: str, batch_size, seed, devices=1) -> tuple:
+    return backend, mode, algo, arch, int(batch_size), int(seed), int(devices or 1)
+
+
+def _task_key(task: Task) -> tuple:
+    s = task.spec
+    return _key(task.backend, task.mode, s.algo.name, s.arch, s.batch_size, s.seed, s.devices)
 
 
 def _finished(run_dir: RunDir) -> set[tuple]:
@@ -285,8 +312,29 @@ def _finished(run_dir: RunDir) -> set[tuple]:
     if not f.exists():
         return set()
     with f.open() as fh:
-        return {_key(r["backend"], r["mode"], r["algo"], r["arch"], r["batch_size"], r["seed"])
+        return {_key(r["backend"], r["mode"], r["algo"], r["arch"], r["batch_size"], r["seed"], r.get("devices"))
                 for r in csv.DictReader(fh)}
+
+
+def fill_speedups(run_dir: RunDir) -> None:
+    """speedup_vs_1 of each multi-device row: the one-device row's median step time over its own.
+    Rewritten once at the end (atomically), since rows may arrive in any order."""
+    f = run_dir.path / "timings.csv"
+    rows = list(csv.DictReader(f.open())) if f.exists() else []
+    if not any(r.get("devices") not in ("", "1") for r in rows):
+        return
+    ok = [r for r in rows if r["status"] == "ok" and r["step_ms_median"]]
+    one = {_key(*(r[c] for c in ("backend", "mode", "algo", "arch", "batch_size", "seed"))): float(r["step_ms_median"])
+           for r in ok if r["devices"] == "1"}
+    for r in ok:
+        base = one.get(_key(*(r[c] for c in ("backend", "mode", "algo", "arch", "batch_size", "seed"))))
+        r["speedup_vs_1"] = f"{base / float(r['step_ms_median']):.4g}" if base else ""
+    tmp = f.with_suffix(".tmp")
+    with tmp.open("w") as out:
+        w = csv.DictWriter(out, TIMING_COLUMNS, lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    tmp.replace(f)
 
 
 def execute(plan: Plan, resume: bool = False) -> int:
@@ -297,13 +345,16 @@ def execute(plan: Plan, resume: bool = False) -> int:
     env.update(complete=False, interrupted=None)
     run_dir.write_json("env.json", env)
     done = _finished(run_dir)
+    pending = [t for t in tasks(plan) if _task_key(t) not in done]
     old = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        for task in tasks(plan):
-            s = task.spec
-            if _key(task.backend, task.mode, s.algo.name, s.arch, s.batch_size, s.seed) in done:
-                continue
-            result = run_one(plan, run_dir, task)
+        if plan.ray:
+            from bench import cluster  # Ray is an optional extra, imported only when asked for
+
+            results = cluster.run_tasks(plan, run_dir, pending)
+        else:
+            results = ((t, run_one(plan, run_dir, t)) for t in pending)
+        for task, result in results:
             record(plan, run_dir, task, result)
             env["backends"][task.tag] = result.get("info", {})
             run_dir.write_json("env.json", env)
@@ -314,17 +365,19 @@ def execute(plan: Plan, resume: bool = False) -> int:
         return 143 if isinstance(e, Terminated) else 130
     finally:
         signal.signal(signal.SIGTERM, old)
+    fill_speedups(run_dir)
     env["complete"] = True
     run_dir.write_json("env.json", env)
     with (plan.out / "timings.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     suite = len(plan.specs) > 1
-    table = summary_table(rows, suite)
+    table = summary_table(rows, suite, plan.devices != (1,))
     spec = plan.specs[0]
     head = (f"# suite: {len(plan.specs)} setups, {spec.steps} steps each" if suite else
             f"# {spec.algo.name} / {spec.arch} / {spec.dataset}: {spec.steps} steps, batch {spec.batch_size}"
             + (f" (preset {spec.preset})" if spec.preset else ""))
-    head += f", seeds {','.join(map(str, plan.seeds))}, {plan.device}\n\n"
+    head += f", seeds {','.join(map(str, plan.seeds))}, {plan.device}"
+    head += f", devices {','.join(map(str, plan.devices))}\n\n" if plan.devices != (1,) else "\n\n"
     (plan.out / "summary.md").write_text(head + table + "\n")
     print(table)
     from bench import report

@@ -105,6 +105,10 @@ class RunSpec:
     checkpoint_every: int = 0  # write a resumable checkpoint every N steps (0: never)
     init: str | None = None  # weight init scheme (bench.nets.Init); None: the arch's own
     preset: str | None = None  # the preset this spec came from, for the record
+    # Data-parallel replicas, each framework's own engine (DDP, MirroredStrategy, a JAX mesh).
+    # batch_size stays the global batch and the input stream is unchanged, so any device
+    # count computes the one-device losses; each replica takes batch_size // devices rows.
+    devices: int = 1
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))
