@@ -82,7 +82,7 @@ def parser() -> argparse.ArgumentParser:
       "many devices with the framework's own engine (DDP, MirroredStrategy, a JAX mesh) at the same global "
       "batch; on a CPU the devices are virtual. Rows get speedup_vs_1")
     a("--ray", action="store_true", help="run every (setup, seed, backend, mode, devices) as a task on a Ray "
-      "cluster started here (pip install 'ray[default]')")
+      "cluster started here (pip install ray)")
     a("--ray-address", metavar="ADDR", help="like --ray, on the existing cluster at ADDR (e.g. ray://head:10001)")
     a("--warmup", type=int, default=20, help="first generator iterations left out of step-time statistics")
     a("--block", type=int, default=10, help="generator iterations per timed call into a backend")
@@ -210,7 +210,7 @@ def plan_from_args(args: argparse.Namespace, argv: list[str]) -> Plan:
         raise UsageError("--ray starts a local cluster, --ray-address joins one: pass one of them")
     ray = args.ray_address or ("local" if args.ray else None)
     if ray and importlib.util.find_spec("ray") is None:
-        raise UsageError("--ray needs Ray, an optional extra: pip install 'ray[default]'")
+        raise UsageError("--ray needs Ray, an optional extra: pip install 'ganbench[ray]' (or pip install ray)")
 
     device = args.device
     if device == "auto":
