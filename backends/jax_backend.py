@@ -10,6 +10,12 @@ the canonical one too, so weights cross unchanged; only the names map (nn.Sequen
 names its layers by position). Running statistics live in flax's "batch_stats"
 collection: a training pass applies the nets with it mutable and threads the result on;
 sample, critic and evaluate apply them read-only.
+
+With spec.devices = N > 1 the steps run data parallel on a 1-d mesh ("data") over the
+first N devices: parameters, optimizer state, statistics and the data set replicated,
+every batch split by rows (NamedSharding, jit's in/out shardings). The step functions
+are the one-device ones on global arrays; GSPMD partitions them and inserts the
+all-reduces, so gradients are the global mean's and batch norm sees the global batch.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import AxisType, Mesh, NamedSharding, Sharding, SingleDeviceSharding
+from jax.sharding import PartitionSpec as P
 
 from bench import gan, nets, optim
 from bench.nets import Act, Arch, BatchNorm, Conv, ConvT, Crop, Dense, Flatten, Layer, Reshape
@@ -205,18 +213,33 @@ def apply_optimizer(o: Optimizer, p0: np.ndarray, grads: list[np.ndarray]) -> li
     return out
 
 
-def _device(kind: str) -> jax.Device:
+def _devices(kind: str, n: int) -> list[jax.Device]:
+    """The first n devices of the platform."""
     try:
-        return jax.devices(kind)[0]
+        devices = jax.devices(kind)
     except RuntimeError as e:  # jax raises, rather than returning [], for a platform it lacks
         raise RuntimeError(f"--device {kind}: jax sees no {kind.upper()} ({e})") from e
+    if len(devices) < n:
+        how = (f"split the host with XLA_FLAGS=--xla_force_host_platform_device_count={n} (or "
+               f"jax.config.update('jax_num_cpu_devices', {n})) before jax starts; run_bench.py sets it"
+               if kind == "cpu" else "make more GPUs visible (CUDA_VISIBLE_DEVICES)")
+        raise RuntimeError(f"--devices {n}: jax sees only {len(devices)} {kind.upper()} device(s); {how}")
+    return devices[:n]
 
 
 class JaxBackend:
     name = "jax"
 
     def __init__(self, spec: RunSpec, arch: Arch, mode: str, device: str) -> None:
-        self.device = _device(device)
+        if spec.batch_size % spec.devices:
+            raise ValueError(f"batch size {spec.batch_size} does not split over {spec.devices} devices")
+        self.devices = _devices(device, spec.devices)
+        self.device = self.devices[0]
+        self.mesh: Mesh | None = None  # one device: plain placement, nothing partitioned
+        self.replicated: Sharding = SingleDeviceSharding(self.device)
+        if spec.devices > 1:  # Auto axis: GSPMD propagates the shardings and inserts the collectives
+            self.mesh = jax.make_mesh((spec.devices,), ("data",), (AxisType.Auto,), devices=self.devices)
+            self.replicated = NamedSharding(self.mesh, P())
         self.spec, self.arch, self.mode, self.algo = spec, arch, mode, spec.algo
         # Both flags are process-wide and a process may hold backends of several precisions:
         # set them every time. "highest" keeps fp32 matmuls off TF32 on GPUs that have it.
@@ -231,22 +254,39 @@ class JaxBackend:
         self.opts = {"G": self.algo.g_opt, "D": self.algo.d_opt}
         self.tx = {net: _optimizer(o, self.dtype) for net, o in self.opts.items()}
         self.t = {"G": 0, "D": 0}  # updates so far, counted on the host: optax's rmsprop keeps no count
-        if mode == "jit":
-            self.critic_step = jax.jit(self._critic_update, donate_argnums=(0, 1, 2))
-            self.generator_step = jax.jit(self._generator_update, donate_argnums=(0, 1, 2))
-        elif mode == "scan":
-            self.block_step = jax.jit(self._train_block, donate_argnums=(0, 1, 2))
+        # _jit(f, n, axes): f's first n arguments replicated (state, the data set), then batch arrays with
+        # their batch dimension at these axes
+        if mode == "jit":  # d, d_opt, stats, g, data | idx (B,), z, alpha;  g, g_opt, stats, d | z (B, Z)
+            self.critic_step = self._jit(self._critic_update, 5, (0, 0, 0))
+            self.generator_step = self._jit(self._generator_update, 4, (0,))
+        elif mode == "scan":  # params, opt_state, stats, data | idx (K, C, B), z_d, alpha, z_g (K, B, Z)
+            self.block_step = self._jit(self._train_block, 4, (2, 2, 2, 1))
         else:
             raise ValueError(f"jax has no mode {mode!r}")
 
+    def _jit(self, f: Callable, n_replicated: int, batch_axes: tuple[int, ...]) -> Callable:
+        """f compiled with its first three arguments (the state it replaces) donated; on a mesh with
+        the shardings pinned: outputs replicated, host batch arrays split by rows as jit places them."""
+        if self.mesh is None:
+            return jax.jit(f, donate_argnums=(0, 1, 2))
+        batch = tuple(NamedSharding(self.mesh, P(*[None] * a, "data")) for a in batch_axes)
+        return jax.jit(f, donate_argnums=(0, 1, 2), in_shardings=(self.replicated,) * n_replicated + batch,
+                       out_shardings=self.replicated)
+
+    def _split(self, x: jax.Array) -> jax.Array:
+        """Inside a step: pin x's rows to the mesh. Without it a gathered batch may be computed
+        whole on every device, which gives the right numbers and no parallelism."""
+        return x if self.mesh is None else jax.lax.with_sharding_constraint(x, NamedSharding(self.mesh, P("data")))
+
     def info(self) -> dict[str, str]:
+        mesh = f"; mesh data x{len(self.devices)} (NamedSharding, GSPMD)" if self.mesh else ""
         return {
             "framework_version": jax.__version__,
             "device_name": self.device.device_kind if self.device.platform == "gpu" else "cpu",
             "threads": f"{os.cpu_count()} (XLA's own pool, one per core)",
             "precision": f"default_matmul_precision={self.precision} x64={jax.config.jax_enable_x64} "
             f"dtype={self.dtype}",
-            "note": f"flax {flax.__version__}, optax {optax.__version__}",
+            "note": f"flax {flax.__version__}, optax {optax.__version__}{mesh}",
         }
 
     def matmul_gflops(self, n: int, reps: int) -> float:
@@ -262,7 +302,7 @@ class JaxBackend:
     def peak_memory_mb(self) -> float | None:
         if self.device.platform != "gpu":
             return None
-        return self.device.memory_stats()["peak_bytes_in_use"] / 2**20
+        return max(d.memory_stats()["peak_bytes_in_use"] for d in self.devices) / 2**20  # the fullest device
 
     # -- state ---------------------------------------------------------------------------
     def _host(self, a: np.ndarray) -> np.ndarray:
@@ -274,8 +314,8 @@ class JaxBackend:
         def arrays(name: str) -> np.ndarray:
             return self._host(state[name])
 
-        self.params = jax.device_put({net: _to_tree(self.keys[net], arrays) for net in NETS}, self.device)
-        self.stats = jax.device_put({net: _to_tree(self.stat_keys[net], arrays) for net in NETS}, self.device)
+        self.params = jax.device_put({net: _to_tree(self.keys[net], arrays) for net in NETS}, self.replicated)
+        self.stats = jax.device_put({net: _to_tree(self.stat_keys[net], arrays) for net in NETS}, self.replicated)
         self.opt_state = {}
         for net in NETS:
             o, keys = self.opts[net], self.keys[net]
@@ -287,8 +327,8 @@ class JaxBackend:
             if o.name == "adam":  # its bias correction reads optax's own count
                 slots["count"] = np.int32(self.t[net])
             opt = optax.tree_utils.tree_set(self.tx[net].init(self.params[net]), **slots)
-            self.opt_state[net] = jax.device_put(opt, self.device)
-        self.data = jax.device_put(self._host(data), self.device)
+            self.opt_state[net] = jax.device_put(opt, self.replicated)
+        self.data = jax.device_put(self._host(data), self.replicated)  # every device gathers its own rows
 
     def export(self) -> dict[str, np.ndarray]:
         out = {}
@@ -342,8 +382,10 @@ class JaxBackend:
         if self.algo.clip and self.algo.clip_before_update:
             d = self._clip(d)
 
+        x_real, z, alpha = (self._split(a) for a in (data[idx], z, alpha))
+
         def loss(d: Params):
-            m, s = self._critic_losses(d, g, stats, data[idx], z, alpha)
+            m, s = self._critic_losses(d, g, stats, x_real, z, alpha)
             return m["d_loss"], (m, s)
 
         grads, (m, stats) = jax.grad(loss, has_aux=True)(d)
@@ -354,7 +396,7 @@ class JaxBackend:
 
     def _generator_update(self, g: Params, g_opt, stats: dict, d: Params, z):
         # G's gradients only; the statistics ride along as auxiliary output
-        (loss, stats), grads = jax.value_and_grad(self._generator_loss, has_aux=True)(g, d, stats, z)
+        (loss, stats), grads = jax.value_and_grad(self._generator_loss, has_aux=True)(g, d, stats, self._split(z))
         g, g_opt = _apply(self.tx["G"], g, grads, g_opt)
         return g, g_opt, stats, loss
 
@@ -381,7 +423,8 @@ class JaxBackend:
         steps, n_critic = idx.shape[:2]
         p, o, s = self.params, self.opt_state, self.stats
         if self.mode == "scan":
-            inputs = jax.device_put((idx, z_d, alpha, z_g), self.device)
+            # on a mesh jit itself places (and splits) host arrays by its in_shardings
+            inputs = (idx, z_d, alpha, z_g) if self.mesh else jax.device_put((idx, z_d, alpha, z_g), self.device)
             (self.params, self.opt_state, self.stats), m = self.block_step(p, o, s, self.data, *inputs)
         else:  # per-step host slices go in as arguments: indexing device arrays costs a dispatch each
             rows = []
@@ -407,10 +450,10 @@ class JaxBackend:
         return {k: float(v) for k, v in m.items()}
 
     def sample(self, z: np.ndarray) -> np.ndarray:
-        return np.array(self._apply_net("G", self.params["G"], jax.device_put(self._host(z), self.device)))
+        return np.array(self._apply_net("G", self.params["G"], jax.device_put(self._host(z), self.replicated)))
 
     def critic(self, x: np.ndarray) -> np.ndarray:
-        return np.array(self._apply_net("D", self.params["D"], jax.device_put(self._host(x), self.device)))
+        return np.array(self._apply_net("D", self.params["D"], jax.device_put(self._host(x), self.replicated)))
 
 
 BACKEND = JaxBackend

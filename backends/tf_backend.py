@@ -9,6 +9,12 @@ norm is written out too (Keras' momentum means the old statistics' weight and it
 the biased variance): each net takes `update`, true in the training passes, which then
 assign the running statistics. One function runs a whole block of generator iterations
 with tf.range loops; graph and xla modes trace it once per setup.
+
+With spec.devices = N > 1 it trains data-parallel under tf.distribute.MirroredStrategy
+(N logical CPU devices, or the first N GPUs with NCCL): each replica takes its contiguous
+rows of every global batch, gradients and batch-norm statistics are all-reduced means, so
+the numbers are the one-device ones, and the optimizer updates every device's copy of
+the variables from the same reduced gradients (StrategyExtended.update).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from bench.spec import Optimizer, RunSpec
 
 Fn = Callable[[tf.Tensor], tf.Tensor]
 Net = Callable[[tf.Tensor, bool], tf.Tensor]  # (x, update): update moves the batch-norm running statistics
+MEAN = tf.distribute.ReduceOp.MEAN
 
 
 class Ops:
@@ -37,6 +44,19 @@ class Ops:
     @staticmethod
     def sum_sq_rows(x: tf.Tensor) -> tf.Tensor:
         return tf.reduce_sum(tf.reshape(tf.square(x), [tf.shape(x)[0], -1]), 1)
+
+
+def _replicas() -> int:
+    """Data-parallel replicas computing in sync here: 1 outside strategy.run."""
+    ctx = tf.distribute.get_replica_context()  # None in a strategy's cross-replica context
+    return ctx.num_replicas_in_sync if ctx else 1
+
+
+def _replica_mean(x):
+    """The mean over replicas of a value each computed from an equal share of the global batch,
+    so the global-batch value; differentiable (all_reduce's gradient is an all-reduce). x itself
+    on one device."""
+    return x if _replicas() == 1 else tf.distribute.get_replica_context().all_reduce(MEAN, x)
 
 
 def _dense(layer: Dense, w: tf.Variable) -> Fn:
@@ -67,16 +87,17 @@ def _conv_transpose(layer: ConvT, w: tf.Variable) -> Fn:
 def _batch_norm(layer: BatchNorm, scale: tf.Variable, shift: tf.Variable, run_mean: tf.Variable,
                 run_var: tf.Variable) -> Net:
     """bench.nets' batch norm: always the batch's mean and biased variance; a training pass also
-    moves the running statistics by PyTorch's rule (momentum = the new batch's weight, unbiased)."""
+    moves the running statistics by PyTorch's rule (momentum = the new batch's weight, unbiased).
+    Under a strategy, the global batch's: all-reduced mean, then all-reduced centred squares."""
     m = layer.momentum
 
     def batch_norm(x: tf.Tensor, update: bool) -> tf.Tensor:
         axes = list(range(x.shape.rank - 1))
-        mean = tf.reduce_mean(x, axes)
+        mean = _replica_mean(tf.reduce_mean(x, axes))
         centred = x - mean
-        var = tf.reduce_mean(tf.square(centred), axes)
-        if update:
-            n = tf.cast(tf.size(x) // layer.c, x.dtype)
+        var = _replica_mean(tf.reduce_mean(tf.square(centred), axes))
+        if update:  # every replica assigns the same values (the variables aggregate ONLY_FIRST_REPLICA)
+            n = tf.cast(tf.size(x) // layer.c * _replicas(), x.dtype)
             run_mean.assign((1 - m) * run_mean + m * mean)
             run_var.assign((1 - m) * run_var + m * var * n / (n - 1))
         return centred * tf.math.rsqrt(var + layer.eps) * scale + shift
@@ -140,6 +161,14 @@ def _update(o: Optimizer, p: tf.Variable, g: tf.Tensor, slots: dict[str, tf.Vari
     p.assign(new)
 
 
+def _apply(t: tf.Variable, o: Optimizer, grads: list[tf.Tensor], params: list[tf.Variable],
+           slots: list[dict[str, tf.Variable]]) -> None:
+    """One optimizer step of params (one device's copies) and of their step count t."""
+    t = t.assign_add(1)
+    for p, g, s in zip(params, grads, slots, strict=True):
+        _update(o, p, g, s, t)
+
+
 def apply_optimizer(o: Optimizer, p0: np.ndarray, grads: list[np.ndarray]) -> list[np.ndarray]:
     """This backend's optimizer on one parameter, one update per gradient (tests vs bench.optim)."""
     p = tf.Variable(p0.astype(np.float32))
@@ -162,6 +191,26 @@ def _threads() -> str:
     return " ".join(f"{k}={n or int(os.environ.get(env) or 0) or cores}" for k, (n, env) in pools.items())
 
 
+def _mirrored(device: str, n: int) -> tuple[tf.distribute.MirroredStrategy, str]:
+    """A MirroredStrategy over n devices and its all-reduce's name: the first n GPUs with NCCL, or
+    n logical CPU devices (made before the runtime starts) reduced on one device, NCCL being GPU-only."""
+    if device == "gpu":
+        gpus = tf.config.list_physical_devices("GPU")
+        if len(gpus) < n:
+            raise RuntimeError(f"--devices {n}: tensorflow sees {len(gpus)} GPU(s)")
+        ops: tf.distribute.CrossDeviceOps = tf.distribute.NcclAllReduce()
+    else:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        if len(tf.config.get_logical_device_configuration(cpu) or ()) != n:
+            try:
+                tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * n)
+            except RuntimeError as e:
+                raise RuntimeError(f"--devices {n}: the CPU is split only before TF's runtime starts ({e})") from e
+        ops = tf.distribute.ReductionToOneDevice()
+    devices = [f"/{device.upper()}:{i}" for i in range(n)]
+    return tf.distribute.MirroredStrategy(devices, cross_device_ops=ops), type(ops).__name__
+
+
 class TFBackend:
     name = "tf"
 
@@ -181,15 +230,22 @@ class TFBackend:
         self.opt = {"G": spec.algo.g_opt, "D": spec.algo.d_opt}
         tf.config.experimental.enable_tensor_float_32_execution(spec.precision == "tf32")  # default on
         self.dtype = tf.as_dtype(spec.float_dtype)  # every float: variables, slots, data, inputs
-        with tf.device(self.device):
+        self.strategy, self.note = None, ""
+        if spec.devices > 1:
+            self.strategy, ops = _mirrored(device, spec.devices)
+            self.note = f"MirroredStrategy x{spec.devices} ({ops})"
+        # Under the strategy, variables are MirroredVariables: one copy per device.
+        with self.strategy.scope() if self.strategy else tf.device(self.device):
             # Placeholders until load(): weights come only from the NumPy init.
             self.params = {n: tf.Variable(tf.zeros(s, self.dtype)) for n, s in nets.param_shapes(arch).items()}
             self.slots = {
                 name: {s: tf.Variable(tf.zeros_like(p)) for s in self.opt[name.split(".")[0]].slots()}
                 for name, p in self.params.items()
             }
-            # batch-norm running statistics: state, assigned by training passes, never by an optimizer
-            self.stats = {n: tf.Variable(tf.zeros(s, self.dtype), trainable=False)
+            # batch-norm running statistics: state, assigned by training passes, never by an optimizer;
+            # every replica assigns the same global-batch values, so the first replica's is the one to keep
+            self.stats = {n: tf.Variable(tf.zeros(s, self.dtype), trainable=False,
+                                         aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
                           for n, s in nets.buffer_shapes(arch).items()}
             self.t = {net: tf.Variable(tf.constant(0, tf.int64)) for net in ("G", "D")}
         self.G = _sequential("G", arch.generator, self.params, self.stats)
@@ -200,7 +256,20 @@ class TFBackend:
         self.critic_keys = (*gan.critic_loss(self.algo, Ops, zero, zero), *(("gp",) if self.algo.gp_lambda else ()))
         self.traces = 0  # Python-side body runs: one per trace in graph/xla, one per block in eager
         self.train_steps = self._train_steps
-        self.note = "XLA compiles once per block shape (K x C)" if mode == "xla" else ""
+        self.critic_grads, self.generator_grads, self.apply = self._critic_grads, self._generator_grads, _apply
+        if mode == "xla" and not self.strategy:
+            self.note = "XLA compiles once per block shape (K x C)"
+        elif mode == "xla":
+            # MirroredStrategy allows no sync point (all-reduce, merge_call) inside a nested XLA function on
+            # CPUs (GPUs too go this one way), so XLA compiles each replica's losses and gradients and each
+            # device's optimizer step; the all-reduces and the block loops stay a TF graph.
+            self.apply = tf.function(_apply, jit_compile=True)
+            if self.stats:
+                self.note += "; XLA compiles the optimizer steps only (batch norm all-reduces in the forward pass)"
+            else:
+                self.critic_grads = tf.function(self._critic_grads, jit_compile=True)
+                self.generator_grads = tf.function(self._generator_grads, jit_compile=True)
+                self.note += "; XLA compiles each replica's losses and gradients and each optimizer step"
         if mode != "eager":
             x_rank = len(arch.x_shape)
             b, z = spec.batch_size, arch.z_dim
@@ -211,7 +280,8 @@ class TFBackend:
                 tf.TensorSpec([None, None, b, *(1,) * x_rank], self.dtype),
                 tf.TensorSpec([None, b, z], self.dtype),
             ]
-            self.train_steps = tf.function(self._train_steps, input_signature=signature, jit_compile=mode == "xla")
+            jit = mode == "xla" and not self.strategy
+            self.train_steps = tf.function(self._train_steps, input_signature=signature, jit_compile=jit)
 
     def info(self) -> dict[str, str]:
         dev = tf.config.experimental.get_device_details(self.gpu).get("device_name", "gpu") if self.gpu else "cpu"
@@ -280,32 +350,77 @@ class TFBackend:
 
     def _clip(self) -> None:
         for p in (self.params[n] for n in self.names["D"]):
-            p.assign(tf.clip_by_value(p, -self.algo.clip, self.algo.clip))
+            p.assign(tf.clip_by_value(p, -self.algo.clip, self.algo.clip))  # every device's copy under a strategy
 
-    def _step(self, net: str, loss: tf.Tensor, tape: tf.GradientTape) -> None:
-        """One optimizer step of net's parameters on loss's gradient."""
+    @staticmethod
+    def _share(*batches: tf.Tensor) -> tuple[tf.Tensor, ...]:
+        """This replica's rows of global batches: replica r of N takes rows [r B/N, (r+1) B/N)."""
+        n = _replicas()
+        if n == 1:
+            return batches
+        b = batches[0].shape[0] // n
+        r = tf.get_static_value(tf.distribute.get_replica_context().replica_id_in_sync_group)
+        return tuple(x[r * b : (r + 1) * b] for x in batches)
+
+    def _critic_grads(self, x_real, z, alpha) -> tuple[dict[str, tf.Tensor], list[tf.Tensor]]:
+        """A training pass's critic metrics and D gradients on this replica's rows."""
+        params = [self.params[n] for n in self.names["D"]]
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(params)
+            m = self._critic_losses(x_real, z, alpha, update=True)
+        return m, tape.gradient(m["d_loss"], params)
+
+    def _generator_grads(self, z) -> tuple[tf.Tensor, list[tf.Tensor]]:
+        params = [self.params[n] for n in self.names["G"]]
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(params)  # no critic gradients
+            loss = gan.generator_loss(self.algo, Ops, self.D(self.G(z, True), True))
+        return loss, tape.gradient(loss, params)
+
+    def _critic_replica(self, data, idx, z_d, alpha, k, c) -> tuple[dict[str, tf.Tensor], list[tf.Tensor]]:
+        """Critic update (k, c) on one replica: its metrics and the replica-mean (global-batch) gradients."""
+        with tf.device(self.device):  # where the data and the block live: only this replica's rows leave it
+            idx, z, alpha = self._share(idx[k, c], z_d[k, c], alpha[k, c])
+            x_real = tf.gather(data, idx)
+        m, grads = self.critic_grads(x_real, z, alpha)
+        return m, _replica_mean(grads)
+
+    def _generator_replica(self, z_g, k) -> tuple[tf.Tensor, list[tf.Tensor]]:
+        with tf.device(self.device):
+            (z,) = self._share(z_g[k])
+        loss, grads = self.generator_grads(z)
+        return loss, _replica_mean(grads)
+
+    def _on_replicas(self, fn: Callable, *args) -> tuple:
+        """fn(*args) -> (metrics, gradients) on every replica: the metrics' replica mean (the global
+        batch's values) and the gradients, all-reduced already, per replica."""
+        if not self.strategy:
+            return fn(*args)
+        metrics, grads = self.strategy.run(fn, args)
+        return self.strategy.reduce(MEAN, metrics, axis=None), grads
+
+    def _step(self, net: str, grads) -> None:
+        """One optimizer step of net's parameters; under a strategy on every device's copy, each from
+        that device's (identical) reduced gradients."""
         names = self.names[net]
-        grads = tape.gradient(loss, [self.params[n] for n in names])
-        t = self.t[net].assign_add(1)
-        for name, g in zip(names, grads, strict=True):
-            _update(self.opt[net], self.params[name], g, self.slots[name], t)
+        args = (self.opt[net], grads, [self.params[n] for n in names], [self.slots[n] for n in names])
+        if self.strategy:
+            self.strategy.extended.update(self.t[net], self.apply, args)
+        else:
+            self.apply(self.t[net], *args)
 
-    def _critic_update(self, x_real, z, alpha) -> dict[str, tf.Tensor]:
+    def _critic_update(self, data, idx, z_d, alpha, k, c) -> dict[str, tf.Tensor]:
         if self.algo.clip and self.algo.clip_before_update:
             self._clip()
-        with tf.GradientTape(watch_accessed_variables=False) as tape:
-            tape.watch([self.params[n] for n in self.names["D"]])
-            m = self._critic_losses(x_real, z, alpha, update=True)
-        self._step("D", m["d_loss"], tape)
+        m, grads = self._on_replicas(self._critic_replica, data, idx, z_d, alpha, k, c)
+        self._step("D", grads)
         if self.algo.clip and not self.algo.clip_before_update:
             self._clip()
         return m
 
-    def _generator_update(self, z) -> tf.Tensor:
-        with tf.GradientTape(watch_accessed_variables=False) as tape:
-            tape.watch([self.params[n] for n in self.names["G"]])  # no critic gradients
-            loss = gan.generator_loss(self.algo, Ops, self.D(self.G(z, True), True))
-        self._step("G", loss, tape)
+    def _generator_update(self, z_g, k) -> tf.Tensor:
+        loss, grads = self._on_replicas(self._generator_replica, z_g, k)
+        self._step("G", grads)
         return loss
 
     def _train_steps(self, data, idx, z_d, alpha, z_g) -> dict[str, tf.Tensor]:
@@ -317,8 +432,8 @@ class TFBackend:
         for k in tf.range(steps):
             m = {key: tf.zeros([], self.dtype) for key in self.critic_keys}  # loop state must exist before the loop
             for c in tf.range(tf.shape(idx)[1]):
-                m = self._critic_update(tf.gather(data, idx[k, c]), z_d[k, c], alpha[k, c])
-            m["g_loss"] = self._generator_update(z_g[k])
+                m = self._critic_update(data, idx, z_d, alpha, k, c)
+            m["g_loss"] = self._generator_update(z_g, k)
             out = {key: ta.write(k, m[key]) for key, ta in out.items()}
         return {key: ta.stack() for key, ta in out.items()}
 

@@ -4,22 +4,46 @@ torch.optim.Adam and RMSprop already use the spec's formulas (bench.optim), so t
 configured from the spec rather than rewritten. Torch keeps its own layouts (NCHW, Linear
 (out, in), Conv (out, in, kh, kw), ConvTranspose (in, out, kh, kw)); load/export permute
 to and from the canonical ones of bench.nets.
+
+spec.devices = N > 1 trains data parallel with DistributedDataParallel (gloo on the CPU,
+NCCL on GPUs, rank r on cuda:r). The backend object the worker holds is rank 0: it spawns
+ranks 1..N-1, each building the same backend, and forwards them the calls that run
+collectives (load, train, matmul_gflops) over pipes. Rank r trains on rows [r*B/N,
+(r+1)*B/N) of every global batch; batch norm uses the global batch's statistics. Weights
+stay equal on every rank, so sample, critic, evaluate and export run on rank 0 alone.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import datetime
 import functools
+import os
+import shutil
+import signal
+import sys
+import tempfile
 import time
+import weakref
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 
 import numpy as np
 import torch
+import torch.distributed as dist
+import torch.distributed._functional_collectives as funcol
+import torch.multiprocessing as mp
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel as DDP
 
 from bench import gan
 from bench.nets import Act, Arch, BatchNorm, Conv, ConvT, Crop, Dense, Flatten, Layer, Reshape
-from bench.spec import Optimizer, RunSpec
+from bench.spec import Algo, Optimizer, RunSpec
+
+# Collectives wait at most this long for a slower rank (one rank may still be compiling).
+COLLECTIVE_TIMEOUT = datetime.timedelta(minutes=10)
 
 
 class Ops:
@@ -60,7 +84,60 @@ class TopLeftCrop(nn.Module):
         return x[:, :, : self.h, : self.w]
 
 
-def _layer(layer: Layer) -> nn.Module:
+class GlobalBatchNorm(nn.BatchNorm2d):
+    """Batch norm over the global batch of all ranks while `synced` (training passes), else plain.
+
+    nn.SyncBatchNorm refuses CPU tensors, so this is the small two-pass version: the mean and
+    then the biased variance from local sums added over ranks by a differentiable all-reduce
+    (its backward all-reduces the gradients, so every rank's loss reaches every rank's inputs).
+    Running statistics follow nn.BatchNorm2d: momentum weighs the batch, variance unbiased.
+    """
+
+    def __init__(self, c: int, eps: float, momentum: float, world: int) -> None:
+        super().__init__(c, eps=eps, momentum=momentum)
+        self.world, self.synced = world, False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.synced and self.training):
+            return super().forward(x)
+        dims, shape = [0, *range(2, x.dim())], (1, -1) + (1,) * (x.dim() - 2)
+        n = x.numel() // x.shape[1] * self.world  # ranks hold equal shares
+        mean = _sum_over_ranks(x.sum(dims)) / n
+        xc = x - mean.reshape(shape)
+        var = _sum_over_ranks(xc.square().sum(dims)) / n
+        with torch.no_grad():
+            m = self.momentum
+            self.running_mean.mul_(1 - m).add_(mean, alpha=m)
+            self.running_var.mul_(1 - m).add_(var * (n / (n - 1)), alpha=m)
+            self.num_batches_tracked.add_(1)
+        return xc * (torch.rsqrt(var + self.eps) * self.weight).reshape(shape) + self.bias.reshape(shape)
+
+
+def _sum_over_ranks(t: torch.Tensor) -> torch.Tensor:
+    # the functional collective: differentiable and traceable by torch.compile, unlike
+    # torch.distributed.nn.functional.all_reduce (deprecated, refused under compile)
+    return funcol.wait_tensor(funcol.all_reduce(t, "sum", dist.group.WORLD))
+
+
+class CriticPasses(nn.Module):
+    """Every critic pass of one critic update in one forward (D(real), D(fake) and the penalty's
+    D(x_hat) with its input gradient): DDP expects one forward per backward."""
+
+    def __init__(self, D: nn.Module, algo: Algo) -> None:
+        super().__init__()
+        self.D, self.algo = D, algo
+
+    def forward(self, x_real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor) -> dict[str, torch.Tensor]:
+        m = gan.critic_loss(self.algo, Ops, self.D(x_real), self.D(fake))
+        if self.algo.gp_lambda:
+            x_hat = gan.interpolate(alpha, x_real, fake).requires_grad_(True)
+            (grad,) = torch.autograd.grad(self.D(x_hat).sum(), x_hat, create_graph=True)
+            m["gp"] = gan.gradient_penalty(Ops, grad)
+            m["d_loss"] = m["d_loss"] + self.algo.gp_lambda * m["gp"]
+        return m
+
+
+def _layer(layer: Layer, world: int = 1) -> nn.Module:
     if isinstance(layer, Dense):
         return nn.Linear(layer.n_in, layer.n_out, bias=layer.bias)
     if isinstance(layer, Conv):
@@ -69,6 +146,8 @@ def _layer(layer: Layer) -> nn.Module:
         return nn.ConvTranspose2d(layer.c_in, layer.c_out, layer.k, layer.stride, layer.pad, layer.out_pad,
                                   bias=layer.bias)
     if isinstance(layer, BatchNorm):  # torch's momentum already means the new batch's weight
+        if world > 1:
+            return GlobalBatchNorm(layer.c, layer.eps, layer.momentum, world)
         return nn.BatchNorm2d(layer.c, eps=layer.eps, momentum=layer.momentum)
     if isinstance(layer, Reshape):
         return NHWCReshape(layer.shape)
@@ -118,27 +197,48 @@ def apply_optimizer(o: Optimizer, p0: np.ndarray, grads: list[np.ndarray]) -> li
 class TorchBackend:
     name = "torch"
 
-    def __init__(self, spec: RunSpec, arch: Arch, mode: str, device: str) -> None:
+    def __init__(self, spec: RunSpec, arch: Arch, mode: str, device: str, *, rank: int = 0,
+                 init_method: str | None = None, threads: int | None = None) -> None:
+        """rank, init_method and threads are for the follower ranks rank 0 spawns (devices > 1)."""
         if device == "gpu" and not torch.cuda.is_available():
             raise RuntimeError("--device gpu: torch sees no CUDA device")
         self.spec, self.arch, self.mode, self.algo = spec, arch, mode, spec.algo
+        self.rank, self.world = rank, spec.devices
+        self.followers: list[tuple[BaseProcess, Connection]] = []
         self.device = torch.device("cuda" if device == "gpu" else "cpu")
+        if self.world > 1:
+            self._join_group(device, init_method, threads)
         self.dtype = getattr(torch, spec.float_dtype)
         tf32 = spec.precision == "tf32"
         torch.backends.cuda.matmul.allow_tf32 = tf32  # explicit: cuDNN conv defaults to on
         torch.backends.cudnn.allow_tf32 = tf32
         torch.set_float32_matmul_precision("high" if tf32 else "highest")
-        self.G = nn.Sequential(*map(_layer, arch.generator)).to(self.device, self.dtype)
-        self.D = nn.Sequential(*map(_layer, arch.critic)).to(self.device, self.dtype)
+        layer = functools.partial(_layer, world=self.world)
+        self.G = nn.Sequential(*map(layer, arch.generator)).to(self.device, self.dtype)
+        self.D = nn.Sequential(*map(layer, arch.critic)).to(self.device, self.dtype)
         self.tensors = {**_tensors("G", arch.generator, self.G), **_tensors("D", arch.critic, self.D)}
         self.params = {n: t for n, (t, _) in self.tensors.items() if isinstance(t, nn.Parameter)}
         self.opt = {
             "G": _optimizer(self.algo.g_opt, list(self.G.parameters())),
             "D": _optimizer(self.algo.d_opt, list(self.D.parameters())),
         }
+        # The modules whose forward starts a backward: wrapped in DDP on N devices. The other net
+        # is always called unwrapped (G under no_grad in the critic step, frozen D in the generator
+        # step), since a DDP forward must be followed by a backward reaching all its parameters.
+        self.critic_passes: nn.Module = CriticPasses(self.D, self.algo)
+        self.critic_net, self.generator_net = self.critic_passes, self.G
+        self.global_bn = [m for m in (*self.G, *self.D) if isinstance(m, GlobalBatchNorm)]
+        self.note = ""
+        if self.world > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            # buffers need no broadcast: synchronised batch norm keeps running statistics equal
+            self.critic_net = DDP(self.critic_passes, device_ids=ids, forward_sync_buffers=False)
+            self.generator_net = DDP(self.G, device_ids=ids, forward_sync_buffers=False)
+            self.note = f"DDP {dist.get_backend()} x{self.world}"
+            if self.global_bn:
+                self.note += ", batch norm over the global batch"
         self.critic_step, self.generator_step = self._critic_update, self._generator_update
         self.critic_backward, self.generator_backward = self._critic_backward, self._generator_backward
-        self.note = ""
         if mode == "compile":
             # Forward and backward compiled; optimizer steps stay eager: compiled Adam computes its
             # bias correction 1 - beta^t in float32, off the spec by ~7e-6 relative per step.
@@ -147,7 +247,7 @@ class TorchBackend:
             torch._dynamo.reset()
             compile_ = functools.partial(torch.compile, dynamic=False)
             self.generator_backward = compile_(self._generator_backward)
-            self.note = "optimizer steps eager"
+            self.note = "; ".join(filter(None, (self.note, "optimizer steps eager")))
             if self.algo.gp_lambda:  # aot_autograd has no double backward: GP critic step stays eager
                 self.note += "; critic step eager (torch.compile has no double backward)"
             else:
@@ -155,12 +255,63 @@ class TorchBackend:
         elif mode != "eager":
             raise ValueError(f"torch has no mode {mode!r}")
 
+    # -- ranks ---------------------------------------------------------------------------
+    def _join_group(self, device: str, init_method: str | None, threads: int | None) -> None:
+        """Rank 0 spawns the followers first; then every rank joins the process group."""
+        if device == "gpu":
+            if torch.cuda.device_count() < self.world:
+                raise RuntimeError(f"--devices {self.world}: torch sees {torch.cuda.device_count()} CUDA device(s)")
+            self.device = torch.device("cuda", self.rank)
+            torch.cuda.set_device(self.device)
+        # N ranks share the host's cores rather than each taking all of them
+        threads = threads or max(1, torch.get_num_threads() // self.world)
+        torch.set_num_threads(threads)
+        if self.rank == 0:
+            tmp = tempfile.mkdtemp(prefix="ganbench-ddp-")
+            init_method = f"file://{tmp}/store"
+            ctx = mp.get_context("spawn")
+            for r in range(1, self.world):
+                ours, theirs = ctx.Pipe()
+                proc = ctx.Process(target=_follow, daemon=True, name=f"torch-rank{r}",
+                                   args=(self.spec, self.arch, self.mode, device, r, init_method, threads, theirs,
+                                         os.getpid()))
+                proc.start()
+                theirs.close()
+                self.followers.append((proc, ours))
+            weakref.finalize(self, _shut_down, list(self.followers), tmp)
+        dist.init_process_group("nccl" if device == "gpu" else "gloo", init_method=init_method, rank=self.rank,
+                                world_size=self.world, timeout=COLLECTIVE_TIMEOUT,
+                                device_id=self.device if device == "gpu" else None)
+        self.threads = f"{threads} per rank x {self.world}"
+
+    def _tell(self, call: str, *args) -> None:
+        """Rank 0: have every follower make the same call (they run it alongside, in this order)."""
+        for r, (proc, conn) in enumerate(self.followers, 1):
+            try:
+                conn.send((call, *args))
+            except OSError as e:
+                raise RuntimeError(f"torch rank {r} is gone (exit code {proc.exitcode})") from e
+
+    @contextlib.contextmanager
+    def _global_batch_norm(self):
+        """Training passes normalise with the global batch's statistics; sample, critic and
+        evaluate run on rank 0 alone with the whole batch, so they keep plain batch norm."""
+        for m in self.global_bn:
+            m.synced = True
+        try:
+            yield
+        finally:
+            for m in self.global_bn:
+                m.synced = False
+
     def info(self) -> dict[str, str]:
         dev = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu"
+        if self.world > 1:
+            dev += f" x{self.world}" if self.device.type == "cuda" else f" ({self.world} gloo ranks)"
         return {
             "framework_version": torch.__version__,
             "device_name": dev,
-            "threads": str(torch.get_num_threads()),
+            "threads": self.threads if self.world > 1 else str(torch.get_num_threads()),
             "precision": f"matmul_tf32={torch.backends.cuda.matmul.allow_tf32} "
             f"cudnn_tf32={torch.backends.cudnn.allow_tf32} "
             f"deterministic={torch.are_deterministic_algorithms_enabled()} "
@@ -173,15 +324,25 @@ class TorchBackend:
             torch.cuda.synchronize(self.device)
 
     def matmul_gflops(self, n: int, reps: int) -> float:
+        """On N devices every rank multiplies at once and the sum is the peak: the N-device steps
+        use all of them (on a CPU, each with its share of the cores)."""
+        self._tell("matmul_gflops", n, reps)
         a = torch.from_numpy(np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)).to(self.device)
         for _ in range(2):  # warm-up: allocator, kernel selection
             a @ a
         self._sync()
+        if self.world > 1:
+            dist.barrier()
         t0 = time.perf_counter()
         for _ in range(reps):
             a @ a
         self._sync()
-        return 2.0 * n**3 * reps / (time.perf_counter() - t0) / 1e9
+        gflops = 2.0 * n**3 * reps / (time.perf_counter() - t0) / 1e9
+        if self.world > 1:
+            total = torch.tensor([gflops], dtype=torch.float64, device=self.device)
+            dist.all_reduce(total)
+            gflops = float(total)
+        return gflops
 
     def peak_memory_mb(self) -> float | None:
         return torch.cuda.max_memory_allocated(self.device) / 2**20 if self.device.type == "cuda" else None
@@ -205,6 +366,11 @@ class TorchBackend:
         return t.detach().cpu().numpy().transpose(np.argsort(perm)).copy()
 
     def load(self, state: dict[str, np.ndarray], data: np.ndarray) -> None:
+        if self.followers:  # the data set crosses to the followers in shared memory, not copied per rank
+            shared = torch.from_numpy(data[:0]).new_empty(data.shape).share_memory_()
+            shared.numpy()[...] = data
+            self._tell("load", state, shared)
+            data = shared.numpy()
         with torch.no_grad():
             for name, (t, _) in self.tensors.items():
                 t.copy_(self._to_torch(name, state[name]))
@@ -234,16 +400,10 @@ class TorchBackend:
         return out
 
     # -- training ------------------------------------------------------------------------
-    def _critic_losses(self, x_real, z, alpha) -> dict[str, torch.Tensor]:
+    def _critic_losses(self, critic: nn.Module, x_real, z, alpha) -> dict[str, torch.Tensor]:
         with torch.no_grad():
             fake = self.G(z)
-        m = gan.critic_loss(self.algo, Ops, self.D(x_real), self.D(fake))
-        if self.algo.gp_lambda:
-            x_hat = gan.interpolate(alpha, x_real, fake).requires_grad_(True)
-            (grad,) = torch.autograd.grad(self.D(x_hat).sum(), x_hat, create_graph=True)
-            m["gp"] = gan.gradient_penalty(Ops, grad)
-            m["d_loss"] = m["d_loss"] + self.algo.gp_lambda * m["gp"]
-        return m
+        return critic(x_real, fake, alpha)
 
     def _clip(self) -> None:
         with torch.no_grad():
@@ -251,13 +411,13 @@ class TorchBackend:
                 p.clamp_(-self.algo.clip, self.algo.clip)
 
     def _critic_backward(self, x_real, z, alpha) -> dict[str, torch.Tensor]:
-        m = self._critic_losses(x_real, z, alpha)
+        m = self._critic_losses(self.critic_net, x_real, z, alpha)
         self.opt["D"].zero_grad(set_to_none=True)
         m["d_loss"].backward()
         return {k: v.detach() for k, v in m.items()}
 
     def _generator_backward(self, z) -> torch.Tensor:
-        loss = gan.generator_loss(self.algo, Ops, self.D(self.G(z)))
+        loss = gan.generator_loss(self.algo, Ops, self.D(self.generator_net(z)))
         self.opt["G"].zero_grad(set_to_none=True)
         loss.backward()
         return loss.detach()
@@ -281,15 +441,31 @@ class TorchBackend:
     def _inputs(self, block: dict[str, np.ndarray]):
         return [self._tensor(block[k]) for k in ("idx", "z_d", "alpha", "z_g")]
 
+    def _share(self, block: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """This rank's contiguous rows of every global batch (the batch axis follows K, C in
+        idx, z_d and alpha, and K in z_g)."""
+        if self.world == 1:
+            return block
+        b = block["z_g"].shape[1]
+        assert b % self.world == 0, f"batch size {b} does not split over {self.world} devices"
+        rows = slice(self.rank * b // self.world, (self.rank + 1) * b // self.world)
+        return {k: np.ascontiguousarray(v[:, rows] if k == "z_g" else v[:, :, rows]) for k, v in block.items()}
+
     def train(self, block: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        idx, z_d, alpha, z_g = self._inputs(block)
+        self._tell("train", block)
+        idx, z_d, alpha, z_g = self._inputs(self._share(block))
         rows = []
-        for k in range(idx.shape[0]):
-            for c in range(idx.shape[1]):
-                m = self.critic_step(self.data[idx[k, c]], z_d[k, c], alpha[k, c])
-            m["g_loss"] = self.generator_step(z_g[k])
-            rows.append(m)
+        with self._global_batch_norm():
+            for k in range(idx.shape[0]):
+                for c in range(idx.shape[1]):
+                    m = self.critic_step(self.data[idx[k, c]], z_d[k, c], alpha[k, c])
+                m["g_loss"] = self.generator_step(z_g[k])
+                rows.append(m)
         stacked = {key: torch.stack([r[key] for r in rows]) for key in rows[0]}
+        if self.world > 1:  # each rank's metrics are means over equal shares: their mean is the global batch's
+            total = torch.stack(list(stacked.values()))
+            dist.all_reduce(total)
+            stacked = dict(zip(stacked, total / self.world, strict=True))
         return {k: v.cpu().numpy() for k, v in stacked.items()}  # the one sync per block
 
     @contextlib.contextmanager
@@ -306,7 +482,7 @@ class TorchBackend:
     def evaluate(self, block: dict[str, np.ndarray]) -> dict[str, float]:
         idx, z_d, alpha, z_g = self._inputs(block)
         with self._stats_kept():
-            m = self._critic_losses(self.data[idx[0, 0]], z_d[0, 0], alpha[0, 0])
+            m = self._critic_losses(self.critic_passes, self.data[idx[0, 0]], z_d[0, 0], alpha[0, 0])
             with torch.no_grad():
                 m["g_loss"] = gan.generator_loss(self.algo, Ops, self.D(self.G(z_g[0])))
         return {k: float(v.detach()) for k, v in m.items()}
@@ -320,6 +496,50 @@ class TorchBackend:
         t = self._tensor(x)
         with torch.no_grad(), self._stats_kept():
             return self.D(t.permute(0, 3, 1, 2) if t.dim() == 4 else t).cpu().numpy()
+
+
+def _follow(spec: RunSpec, arch: Arch, mode: str, device: str, rank: int, init_method: str, threads: int,
+            conn: Connection, parent: int) -> None:
+    """A follower rank: the same backend, making rank 0's calls in its order until told to stop."""
+    _die_with(parent)
+    backend = TorchBackend(spec, arch, mode, device, rank=rank, init_method=init_method, threads=threads)
+    try:
+        while True:
+            try:
+                call, *args = conn.recv()
+            except EOFError:  # rank 0 is gone
+                return
+            if call == "stop":
+                return
+            if call == "load":
+                args[1] = args[1].numpy()  # the shared data set
+            getattr(backend, call)(*args)
+    finally:
+        dist.destroy_process_group()
+
+
+def _die_with(parent: int) -> None:
+    """Die with rank 0 even when it is killed mid-collective (the pipe's EOF covers the idle case)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # it died before the line above
+        os._exit(1)
+
+
+def _shut_down(followers: list[tuple[BaseProcess, Connection]], tmp: str) -> None:
+    """Rank 0's finalizer (also at exit): stop the followers, leave the process group."""
+    for _, conn in followers:
+        with contextlib.suppress(OSError):
+            conn.send(("stop",))
+    for proc, conn in followers:
+        proc.join(timeout=10)
+        if proc.is_alive():  # stuck in a collective rank 0 will never join
+            proc.kill()
+            proc.join()
+        conn.close()
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 BACKEND = TorchBackend

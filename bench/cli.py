@@ -201,6 +201,9 @@ def plan_from_args(args: argparse.Namespace, argv: list[str]) -> Plan:
             raise UsageError(f"{name} must not be negative, got {v}")
     if spec.warmup >= spec.steps:
         raise UsageError(f"--warmup {spec.warmup} leaves no timed step of --steps {spec.steps}")
+    if (spec.steps - 1) // spec.block * spec.block < spec.warmup:  # blocks are timed whole
+        raise UsageError(f"--warmup {spec.warmup} covers every --block {spec.block} of --steps {spec.steps}: "
+                         "no block would be timed; use a smaller --block or more --steps")
     for s in specs:
         bad = [n for n in devices if s.batch_size % n]
         if bad:

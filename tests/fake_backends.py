@@ -1,7 +1,9 @@
 """Deliberately misbehaving backends for the reliability tests; NumPy only.
 
-The mode name picks the behaviour. Metrics are a deterministic function of the inputs
-and the state, so an interrupted-and-resumed run can be compared with a straight one.
+The mode name picks the behaviour; "flaky" crashes on its first attempt only, remembered by a
+marker file in $GANBENCH_FAKE_FLAKY_DIR (for the cluster's retry). Metrics are a deterministic
+function of the inputs and the state, so an interrupted-and-resumed run can be compared with a
+straight one.
 """
 
 from __future__ import annotations
@@ -9,12 +11,13 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 
 import numpy as np
 
 from backends import BackendEntry
 
-MODES = ("ok", "crash", "segfault", "killed", "hang", "diverge", "slow")
+MODES = ("ok", "crash", "segfault", "killed", "hang", "diverge", "slow", "flaky")
 
 
 class FakeBackend:
@@ -46,6 +49,11 @@ class FakeBackend:
             os.kill(os.getpid(), signal.SIGKILL)
         if self.mode == "hang":
             time.sleep(3600)
+        if self.mode == "flaky":
+            marker = Path(os.environ["GANBENCH_FAKE_FLAKY_DIR"]) / "flaky.attempted"
+            if not marker.exists():
+                marker.touch()
+                raise RuntimeError("deliberate crash on the first attempt")
         if self.mode == "slow":
             time.sleep(0.2)
         d = block["z_g"].mean(axis=(1, 2)) + 0.01 * (self.steps + np.arange(k))

@@ -72,17 +72,31 @@ BAD = [
     (["--clip", "-0.01"], "--clip must not be negative"),
     (["--arch", "toy_mlp", "--dataset", "mnist"], "architecture toy_mlp does not fit data set mnist; use mlp"),
     (["--steps", "10", "--warmup", "10"], "leaves no timed step"),
+    (["--steps", "2", "--warmup", "1", "--block", "2"], "no block would be timed"),
     (["--data-dir", "/nonexistent/mnist"], "is not a directory"),
+    (["--devices", "0"], "--devices takes distinct positive integers, got '0'"),
+    (["--devices", "1,1"], "--devices takes distinct positive integers"),
+    (["--devices", "two"], "--devices takes a comma list of positive integers, got 'two'"),
+    (["--devices", "1,3", "--batch-size", "64"], "batch size 64 does not split evenly over 3 devices"),
+    (["--ray", "--ray-address", "ray://head:10001"], "pass one of them"),
 ]
 
 
 @pytest.mark.parametrize("args,message", BAD, ids=[" ".join(a) for a, _ in BAD])
-def test_bad_input_exits_before_training(tmp_path, args, message):
+def test_bad_input_exits_before_training(tmp_path, capsys, args, message):
+    """In process, since main() is all run_bench.py runs; the exit status itself is checked below."""
+    from bench import cli
+
     out = tmp_path / "never"
-    r = run_bench(*args, "--out", str(out), timeout=60)
-    assert r.returncode == 2
-    assert message in r.stderr
+    assert cli.main([*args, "--out", str(out)]) == 2
+    assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_bad_input_exit_status_of_the_script(tmp_path):
+    out = tmp_path / "never"
+    r = run_bench("--backends", "torch,mxnet", "--out", str(out), timeout=60)
+    assert r.returncode == 2 and "unknown backend 'mxnet'" in r.stderr and not out.exists()
 
 
 def test_list_presets_names_every_source():
