@@ -100,6 +100,8 @@ def parser() -> argparse.ArgumentParser:
     a("--suite", choices=tuple(SUITES), help="run a benchmark suite with --modes all, "
       f"{SUITE_STEPS} steps each, into one timings.csv: standard = every algo x (mlp, toy_mlp) x batch "
       f"{SUITE_BATCHES}; conv = dcgan28 WGAN-GP and dcgan28_small WGAN on MNIST x those batches (GPU-sized)")
+    a("--no-report", action="store_true", help="skip report.md and its plots at the end (CSVs, samples and "
+      "summary.md are written as always); `run_bench.py report DIR` builds it later")
     a("--out", type=Path, help="run directory (default results/<time>-<algo>-<arch>-<dataset>); never overwritten")
     return p
 
@@ -226,7 +228,7 @@ def plan_from_args(args: argparse.Namespace, argv: list[str]) -> Plan:
     if args.suite:
         out = args.out or ROOT / "results" / f"{time.strftime('%Y%m%d-%H%M%S')}-suite-{args.suite}-{device}"
     return Plan(tuple(specs), tuple(runs), device, out, args.timeout, shlex.join([sys.executable, *argv]), seeds,
-                devices, ray)
+                devices, ray, not args.no_report)
 
 
 def resume_plan(run_dir: Path) -> Plan:

@@ -45,17 +45,18 @@ class Plan:
     seeds: tuple[int, ...] = (0,)
     devices: tuple[int, ...] = (1,)  # data-parallel device counts, each its own row
     ray: str | None = None  # None: tasks run here one after another; "local" or a cluster address: on Ray
+    report: bool = True  # build report.md and its plots at the end (`run_bench.py report DIR` can later)
 
     def to_dict(self) -> dict:
         return {"specs": [json.loads(s.to_json()) for s in self.specs], "runs": self.runs, "device": self.device,
                 "out": str(self.out), "timeout": self.timeout, "command": self.command, "seeds": self.seeds,
-                "devices": self.devices, "ray": self.ray}
+                "devices": self.devices, "ray": self.ray, "report": self.report}
 
     @classmethod
     def from_dict(cls, d: dict) -> Plan:
         specs = tuple(RunSpec.from_json(json.dumps(s)) for s in d["specs"])
         return cls(specs, tuple(map(tuple, d["runs"])), d["device"], Path(d["out"]), d["timeout"], d["command"],
-                   tuple(d["seeds"]), tuple(d.get("devices", (1,))), d.get("ray"))
+                   tuple(d["seeds"]), tuple(d.get("devices", (1,))), d.get("ray"), d.get("report", True))
 
 
 def gpu_name() -> str | None:
@@ -380,7 +381,10 @@ def execute(plan: Plan, resume: bool = False) -> int:
     head += f", devices {','.join(map(str, plan.devices))}\n\n" if plan.devices != (1,) else "\n\n"
     (plan.out / "summary.md").write_text(head + table + "\n")
     print(table)
-    from bench import report
+    if plan.report:
+        from bench import report
 
-    print(f"\nresults in {plan.out}; report: {report.build([plan.out], plan.out)}")
+        print(f"\nresults in {plan.out}; report: {report.build([plan.out], plan.out)}")
+    else:
+        print(f"\nresults in {plan.out}; build the report with: python run_bench.py report {plan.out}")
     return 0 if all(r["status"] == "ok" for r in rows) else 1

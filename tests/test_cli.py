@@ -45,8 +45,9 @@ def test_smoke_run_writes_every_file(tmp_path):
 def test_gan_rows_leave_wasserstein_columns_empty(tmp_path):
     require("torch")
     out = tmp_path / "gan"
-    r = run_bench("--backends", "torch", "--modes", "eager", "--algo", "gan", *TINY, "--out", str(out))
+    r = run_bench("--backends", "torch", "--modes", "eager", "--algo", "gan", *TINY, "--no-report", "--out", str(out))
     assert r.returncode == 0, r.stderr
+    assert not (out / "report.md").exists() and f"run_bench.py report {out}" in r.stdout
     losses = pd.read_csv(out / "losses.csv")
     assert losses["w_estimate"].isna().all() and losses["gp"].isna().all()
     assert losses["d_real"].between(0, 1).all()
