@@ -231,8 +231,6 @@ class JaxBackend:
     name = "jax"
 
     def __init__(self, spec: RunSpec, arch: Arch, mode: str, device: str) -> None:
-        if spec.batch_size % spec.devices:
-            raise ValueError(f"batch size {spec.batch_size} does not split over {spec.devices} devices")
         self.devices = _devices(device, spec.devices)
         self.device = self.devices[0]
         self.mesh: Mesh | None = None  # one device: plain placement, nothing partitioned

@@ -41,6 +41,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from bench import gan
 from bench.nets import Act, Arch, BatchNorm, Conv, ConvT, Crop, Dense, Flatten, Layer, Reshape
 from bench.spec import Algo, Optimizer, RunSpec
+from bench.stream import replica_rows
 
 # Collectives wait at most this long for a slower rank (one rank may still be compiling).
 COLLECTIVE_TIMEOUT = datetime.timedelta(minutes=10)
@@ -441,19 +442,9 @@ class TorchBackend:
     def _inputs(self, block: dict[str, np.ndarray]):
         return [self._tensor(block[k]) for k in ("idx", "z_d", "alpha", "z_g")]
 
-    def _share(self, block: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """This rank's contiguous rows of every global batch (the batch axis follows K, C in
-        idx, z_d and alpha, and K in z_g)."""
-        if self.world == 1:
-            return block
-        b = block["z_g"].shape[1]
-        assert b % self.world == 0, f"batch size {b} does not split over {self.world} devices"
-        rows = slice(self.rank * b // self.world, (self.rank + 1) * b // self.world)
-        return {k: np.ascontiguousarray(v[:, rows] if k == "z_g" else v[:, :, rows]) for k, v in block.items()}
-
     def train(self, block: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         self._tell("train", block)
-        idx, z_d, alpha, z_g = self._inputs(self._share(block))
+        idx, z_d, alpha, z_g = self._inputs(block if self.world == 1 else replica_rows(block, self.rank, self.world))
         rows = []
         with self._global_batch_norm():
             for k in range(idx.shape[0]):

@@ -15,7 +15,7 @@ import backends
 from bench import data as datasets
 from bench import presets
 from bench.nets import ARCHS
-from bench.runner import ROOT, Plan, execute, gpu_count, gpu_name
+from bench.runner import ROOT, Plan, execute, gpu_name, gpus
 from bench.spec import ALGOS, RunSpec
 
 # Defaults per architecture: the sources' batch sizes, and enough steps to time on a CPU.
@@ -220,8 +220,8 @@ def plan_from_args(args: argparse.Namespace, argv: list[str]) -> Plan:
     device = args.device
     if device == "auto":
         device = "gpu" if gpu_name() else "cpu"
-    if device == "gpu" and max(devices) > 1 and not ray and max(devices) > gpu_count():
-        raise UsageError(f"--devices {max(devices)} on a machine with {gpu_count()} GPU(s)")
+    if device == "gpu" and max(devices) > 1 and not ray and max(devices) > (n := len(gpus())):
+        raise UsageError(f"--devices {max(devices)} on a machine with {n} GPU(s)")
     out = args.out or ROOT / "results" / f"{time.strftime('%Y%m%d-%H%M%S')}-{algo.name}-{arch}-{dataset}"
     if out.exists() and any(out.iterdir()):
         raise UsageError(f"{out} exists and is not empty; choose another --out (nothing was overwritten)")

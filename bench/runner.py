@@ -59,24 +59,19 @@ class Plan:
                    tuple(d["seeds"]), tuple(d.get("devices", (1,))), d.get("ray"), d.get("report", True))
 
 
+def gpus() -> list[str]:
+    """nvidia-smi -L's line for each visible NVIDIA GPU; none without the tool or a driver."""
+    if not shutil.which("nvidia-smi"):
+        return []
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [line for line in out.stdout.splitlines() if line.startswith("GPU ")] if out.returncode == 0 else []
+
+
 def gpu_name() -> str | None:
-    if not shutil.which("nvidia-smi"):
-        return None
-    try:
-        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.splitlines()[0] if out.returncode == 0 and out.stdout.strip() else None
-
-
-def gpu_count() -> int:
-    if not shutil.which("nvidia-smi"):
-        return 0
-    try:
-        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
-    except (OSError, subprocess.TimeoutExpired):
-        return 0
-    return sum(line.startswith("GPU ") for line in out.stdout.splitlines()) if out.returncode == 0 else 0
+    return next(iter(gpus()), None)
 
 
 def _version(dist: str) -> str:
@@ -308,28 +303,36 @@ def _task_key(task: Task) -> tuple:
     return _key(task.backend, task.mode, s.algo.name, s.arch, s.batch_size, s.seed, s.devices)
 
 
-def _finished(run_dir: RunDir) -> set[tuple]:
+def _row_key(r: dict, devices: bool = True) -> tuple:
+    """_key of a timings.csv row; devices=False: the key of its one-device twin."""
+    return _key(r["backend"], r["mode"], r["algo"], r["arch"], r["batch_size"], r["seed"],
+                r.get("devices") if devices else 1)
+
+
+def _timing_rows(run_dir: RunDir) -> list[dict]:
     f = run_dir.path / "timings.csv"
     if not f.exists():
-        return set()
+        return []
     with f.open() as fh:
-        return {_key(r["backend"], r["mode"], r["algo"], r["arch"], r["batch_size"], r["seed"], r.get("devices"))
-                for r in csv.DictReader(fh)}
+        return list(csv.DictReader(fh))
+
+
+def _finished(run_dir: RunDir) -> set[tuple]:
+    return {_row_key(r) for r in _timing_rows(run_dir)}
 
 
 def fill_speedups(run_dir: RunDir) -> None:
-    """speedup_vs_1 of each multi-device row: the one-device row's median step time over its own.
+    """speedup_vs_1 of each row: its one-device twin's median step time over its own.
     Rewritten once at the end (atomically), since rows may arrive in any order."""
-    f = run_dir.path / "timings.csv"
-    rows = list(csv.DictReader(f.open())) if f.exists() else []
+    rows = _timing_rows(run_dir)
     if not any(r.get("devices") not in ("", "1") for r in rows):
         return
     ok = [r for r in rows if r["status"] == "ok" and r["step_ms_median"]]
-    one = {_key(*(r[c] for c in ("backend", "mode", "algo", "arch", "batch_size", "seed"))): float(r["step_ms_median"])
-           for r in ok if r["devices"] == "1"}
+    one = {_row_key(r): float(r["step_ms_median"]) for r in ok if r["devices"] == "1"}
     for r in ok:
-        base = one.get(_key(*(r[c] for c in ("backend", "mode", "algo", "arch", "batch_size", "seed"))))
+        base = one.get(_row_key(r, devices=False))
         r["speedup_vs_1"] = f"{base / float(r['step_ms_median']):.4g}" if base else ""
+    f = run_dir.path / "timings.csv"
     tmp = f.with_suffix(".tmp")
     with tmp.open("w") as out:
         w = csv.DictWriter(out, TIMING_COLUMNS, lineterminator="\n")
@@ -369,8 +372,7 @@ def execute(plan: Plan, resume: bool = False) -> int:
     fill_speedups(run_dir)
     env["complete"] = True
     run_dir.write_json("env.json", env)
-    with (plan.out / "timings.csv").open() as fh:
-        rows = list(csv.DictReader(fh))
+    rows = _timing_rows(run_dir)
     suite = len(plan.specs) > 1
     table = summary_table(rows, suite, plan.devices != (1,))
     spec = plan.specs[0]

@@ -110,6 +110,10 @@ class RunSpec:
     # count computes the one-device losses; each replica takes batch_size // devices rows.
     devices: int = 1
 
+    def __post_init__(self) -> None:
+        if self.devices < 1 or self.batch_size % self.devices:
+            raise ValueError(f"batch size {self.batch_size} does not split over {self.devices} devices")
+
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))
 

@@ -39,6 +39,14 @@ class Block:
         return {"idx": self.idx, "z_d": self.z_d, "alpha": self.alpha, "z_g": self.z_g}
 
 
+def replica_rows(arrays: dict[str, np.ndarray], replica: int, replicas: int) -> dict[str, np.ndarray]:
+    """Replica r of N's share of Block.arrays(): rows [r B/N, (r+1) B/N) of every batch (the batch
+    axis follows K, C in idx, z_d and alpha, and K in z_g). RunSpec guarantees N divides B."""
+    b = arrays["z_g"].shape[1] // replicas
+    rows = slice(replica * b, (replica + 1) * b)
+    return {k: np.ascontiguousarray(v[:, rows] if k == "z_g" else v[:, :, rows]) for k, v in arrays.items()}
+
+
 @dataclass(frozen=True)
 class InputStream:
     seed: int
