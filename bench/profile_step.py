@@ -1,0 +1,228 @@
+"""What bounds a step: PyTorch eager under torch.profiler, and the matmul floor of each framework.
+
+    python -m bench.profile_step [--batch-size 64] [--steps 100] [--device cpu] [--out FILE.json]
+
+MLP WGAN-GP (the issue's target setup) through the harness's own backends, each framework
+in its own process:
+
+1. torch eager: the step time unprofiled, then one profiled run split into matmuls
+   (aten::mm/addmm/bmm self time), the other aten ops (elementwise, reductions, copies),
+   and everything outside any aten op (Python, the autograd engine, the optimizer loop).
+   The profiler records every matmul's shapes: the step's matmul list.
+2. The matmul floor: that list replayed alone, distinct inputs per call, in torch (MKL)
+   and in one jitted XLA function (the dots jax's compiled modes run). A mode cannot be
+   faster than its framework's floor; the gap above it is what the mode adds.
+3. jax jit and scan, timed through the harness like the bench does.
+
+On a GPU (--device gpu) the same split shows launch overhead as the time outside the
+kernels. Prints a table; --out writes everything as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench import data as datasets
+from bench.flops import step_flops
+from bench.nets import ARCHS, init_weights
+from bench.spec import WGAN_GP, RunSpec
+from bench.stream import InputStream
+
+ROOT = Path(__file__).resolve().parent.parent
+GEMM_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
+
+
+def _setup(backend: str, mode: str, batch: int, steps: int, block: int, device: str):
+    import backends
+
+    spec = RunSpec(WGAN_GP, "mlp", "mnist", batch, steps, seed=0, warmup=0, block=block)
+    arch = ARCHS["mlp"]
+    x = datasets.to_range(datasets.load("mnist").x, arch.x_range)
+    b = backends.load(backend)(spec, arch, mode, device)
+    b.load(init_weights(arch, 0), x)
+    stream = InputStream(0, spec.algo, batch, arch.z_dim, 1, len(x))
+    return b, [blk.arrays() for blk in stream.blocks(0, steps, block)]
+
+
+def _time(b, blocks: list[dict], warmup_blocks: int) -> float:
+    """Median ms per step over the blocks after warm-up, as the worker times them."""
+    per_step = []
+    for i, blk in enumerate(blocks):
+        t0 = time.perf_counter()
+        b.train(blk)
+        if i >= warmup_blocks:
+            per_step.append(1000 * (time.perf_counter() - t0) / len(blk["z_g"]))
+    return statistics.median(per_step)
+
+
+def gemm_flops(shapes: list[list[int]]) -> float:
+    """2mkn of one matmul from the profiler's input shapes: mm (A, B), addmm (bias, A, B), bmm."""
+    a, b = shapes[-2], shapes[-1]
+    return 2.0 * float(np.prod(a)) * b[-1]
+
+
+def profile_torch(b, blocks: list[dict], device: str = "cpu") -> dict:
+    """One profiled pass over `blocks` of a torch backend: time per step inside matmuls, other
+    aten ops and outside them, and the matmul calls per step as (A shape, B shape, count)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    n_steps = sum(len(blk["z_g"]) for blk in blocks)
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "gpu" else [])
+    with profile(activities=acts, record_shapes=True) as prof:
+        t0 = time.perf_counter()
+        for blk in blocks:
+            b.train(blk)
+        wall_ms = 1000 * (time.perf_counter() - t0) / n_steps
+    gemm: dict[str, list] = {}
+    top: dict[str, float] = {}
+    gemm_ms = other_ms = 0.0
+    for e in prof.key_averages(group_by_input_shape=True):
+        if not e.key.startswith("aten::"):
+            continue
+        ms = e.self_cpu_time_total / 1000 / n_steps
+        top[e.key] = top.get(e.key, 0.0) + ms
+        if e.key in GEMM_OPS:
+            gemm_ms += ms
+            a, bb = (list(s) for s in [s for s in e.input_shapes if s][-2:])
+            gemm.setdefault(f"{a}@{bb}", [a, bb, 0])[2] += e.count / n_steps
+        else:
+            other_ms += ms
+    calls = list(gemm.values())
+    return {"profiled_ms": wall_ms, "gemm_ms": gemm_ms, "other_aten_ms": other_ms,
+            "outside_ops_ms": wall_ms - gemm_ms - other_ms, "gemm_calls": calls,
+            "gemm_gflop": sum(gemm_flops([a, bb]) * c for a, bb, c in calls) / 1e9,
+            "top_ops": sorted(top.items(), key=lambda kv: -kv[1])[:10]}
+
+
+def torch_worker(args) -> dict:
+    import torch
+
+    b, blocks = _setup("torch", "eager", args.batch_size, args.steps, args.block, args.device)
+    warm = max(1, len(blocks) // 5)
+    step_ms = _time(b, blocks, warm)
+    out = profile_torch(b, blocks[warm:2 * warm], args.device)  # already warm: the same blocks again
+    return {"step_ms": step_ms, **out, "threads": torch.get_num_threads(),
+            "floor_ms": _torch_floor(torch, out["gemm_calls"], args.device)}
+
+
+def _operands(calls: list, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Distinct inputs for every call of one step, so nothing can be cached or merged."""
+    out = []
+    for a, b, count in calls:
+        for _ in range(round(count)):
+            out.append((rng.standard_normal(a).astype(np.float32), rng.standard_normal(b).astype(np.float32)))
+    return out
+
+
+def _torch_floor(torch, calls: list, device: str, reps: int = 50) -> float:
+    dev = "cuda" if device == "gpu" else "cpu"
+    ops = [(torch.from_numpy(a).to(dev), torch.from_numpy(b).to(dev))
+           for a, b in _operands(calls, np.random.default_rng(0))]
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        for a, b in ops:
+            out = torch.mm(a, b)
+        if dev == "cuda":
+            torch.cuda.synchronize()
+        float(out[0, 0])
+        times.append(1000 * (time.perf_counter() - t0))
+    return statistics.median(times[reps // 5:])
+
+
+def jax_worker(args) -> dict:
+    import jax
+    import jax.numpy as jnp
+
+    calls = json.loads(Path(args.calls).read_text())
+    ops = [(jnp.asarray(a), jnp.asarray(b)) for a, b in _operands(calls, np.random.default_rng(0))]
+    floor = jax.jit(lambda ops: [jnp.dot(a, b) for a, b in ops])  # one executable, every dot in it
+    jax.block_until_ready(floor(ops))
+    times = []
+    for _ in range(50):
+        t0 = time.perf_counter()
+        jax.block_until_ready(floor(ops))
+        times.append(1000 * (time.perf_counter() - t0))
+    out = {"floor_ms": statistics.median(times[10:])}
+    for mode in ("jit", "scan"):
+        b, blocks = _setup("jax", mode, args.batch_size, args.steps, args.block, args.device)
+        out[f"{mode}_step_ms"] = _time(b, blocks, max(1, len(blocks) // 5))
+    return out
+
+
+def _run(worker: str, args, extra: list[str]) -> dict:
+    cmd = [sys.executable, "-m", "bench.profile_step", "--worker", worker, "--batch-size", str(args.batch_size),
+           "--steps", str(args.steps), "--block", str(args.block), "--device", args.device, *extra]
+    print("$", " ".join(cmd[2:]), file=sys.stderr, flush=True)
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"{worker} worker failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def report(t: dict, j: dict, batch: int) -> str:
+    flops = step_flops(ARCHS["mlp"], WGAN_GP, batch) / 1e9
+    pct = lambda ms: f"{100 * ms / t['profiled_ms']:.0f}%"  # noqa: E731
+    n_calls = sum(c for _, _, c in t["gemm_calls"])
+    lines = [
+        f"MLP WGAN-GP, batch {batch}: {flops:.3f} GFLOP per step analytically, "
+        f"{t['gemm_gflop']:.3f} GFLOP in the {n_calls:.0f} matmuls the profiler saw per step",
+        "",
+        "| what | ms/step | share |",
+        "|---|---|---|",
+        f"| torch eager, unprofiled | {t['step_ms']:.2f} | |",
+        f"| torch eager, profiled | {t['profiled_ms']:.2f} | 100% |",
+        f"| - matmuls (aten::mm/addmm self time) | {t['gemm_ms']:.2f} | {pct(t['gemm_ms'])} |",
+        f"| - other aten ops | {t['other_aten_ms']:.2f} | {pct(t['other_aten_ms'])} |",
+        f"| - outside aten ops (Python, autograd engine, optimizer loop) | {t['outside_ops_ms']:.2f} "
+        f"| {pct(t['outside_ops_ms'])} |",
+        f"| matmul floor, torch.mm alone (same shapes, {t['threads']} threads) | {t['floor_ms']:.2f} | |",
+        f"| matmul floor, one XLA executable of the same dots | {j['floor_ms']:.2f} | |",
+        f"| jax jit | {j['jit_step_ms']:.2f} | |",
+        f"| jax scan | {j['scan_step_ms']:.2f} | |",
+        "",
+        "top aten ops by self time (ms/step): "
+        + ", ".join(f"{k.removeprefix('aten::')} {v:.2f}" for k, v in t["top_ops"]),
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.profile_step", description=__doc__.split("\n\n")[0])
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--steps", type=int, default=100)
+    p.add_argument("--block", type=int, default=10)
+    p.add_argument("--device", default="cpu", choices=("cpu", "gpu"))
+    p.add_argument("--out", type=Path, help="write the measurements as JSON here")
+    p.add_argument("--worker", choices=("torch", "jax"), help=argparse.SUPPRESS)
+    p.add_argument("--calls", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.steps < 2 * args.block:
+        p.error("--steps must cover at least two blocks (one to warm up, one to time)")
+    if args.worker:
+        print(json.dumps((torch_worker if args.worker == "torch" else jax_worker)(args)))
+        return 0
+    if args.out and args.out.exists():
+        p.error(f"{args.out} exists; not overwriting it")
+    t = _run("torch", args, [])
+    with tempfile.TemporaryDirectory() as tmp:
+        calls = Path(tmp) / "calls.json"
+        calls.write_text(json.dumps(t["gemm_calls"]))
+        j = _run("jax", args, ["--calls", str(calls)])
+    print(report(t, j, args.batch_size))
+    if args.out:
+        args.out.write_text(json.dumps({"torch": t, "jax": j, "batch_size": args.batch_size}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
