@@ -16,13 +16,10 @@ stay equal on every rank, so sample, critic, evaluate and export run on rank 0 a
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import datetime
 import functools
 import os
 import shutil
-import signal
-import sys
 import tempfile
 import time
 import weakref
@@ -42,6 +39,7 @@ from bench import gan
 from bench.nets import Act, Arch, BatchNorm, Conv, ConvT, Crop, Dense, Flatten, Layer, Reshape
 from bench.spec import Algo, Optimizer, RunSpec
 from bench.stream import replica_rows
+from bench.worker import die_with
 
 # Collectives wait at most this long for a slower rank (one rank may still be compiling).
 COLLECTIVE_TIMEOUT = datetime.timedelta(minutes=10)
@@ -492,7 +490,7 @@ class TorchBackend:
 def _follow(spec: RunSpec, arch: Arch, mode: str, device: str, rank: int, init_method: str, threads: int,
             conn: Connection, parent: int) -> None:
     """A follower rank: the same backend, making rank 0's calls in its order until told to stop."""
-    _die_with(parent)
+    die_with(parent)  # even when rank 0 is killed mid-collective (the pipe's EOF covers the idle case)
     backend = TorchBackend(spec, arch, mode, device, rank=rank, init_method=init_method, threads=threads)
     try:
         while True:
@@ -507,14 +505,6 @@ def _follow(spec: RunSpec, arch: Arch, mode: str, device: str, rank: int, init_m
             getattr(backend, call)(*args)
     finally:
         dist.destroy_process_group()
-
-
-def _die_with(parent: int) -> None:
-    """Die with rank 0 even when it is killed mid-collective (the pipe's EOF covers the idle case)."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # it died before the line above
-        os._exit(1)
 
 
 def _shut_down(followers: list[tuple[BaseProcess, Connection]], tmp: str) -> None:

@@ -217,6 +217,8 @@ def run_tasks(plan: runner.Plan, run_dir: RunDir, tasks: list[runner.Task]) -> I
                 with contextlib.suppress(Exception):  # Ray may already be gone; shutting down is what matters
                     ray.cancel(ref)
             with contextlib.suppress(Exception):
-                ray.wait(list(running), num_returns=len(running), timeout=10)
+                _, late = ray.wait(list(running), num_returns=len(running), timeout=10)
+                for ref in late:  # a busy node that has not acted on it: kill the task's process,
+                    ray.cancel(ref, force=True)  # and with it its worker (GANBENCH_PARENT_PID)
         if own:
             ray.shutdown()

@@ -30,6 +30,7 @@ from bench import plots
 from bench.nets import ARCHS
 from bench.results import LOSS_COLUMNS, TIMING_COLUMNS, RunDir
 from bench.spec import RunSpec
+from bench.worker import PARENT_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -125,7 +126,7 @@ def environment(plan: Plan) -> dict:
 
 def _worker_env(device: str, devices: int = 1) -> dict[str, str]:
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
-    env = dict(os.environ, PYTHONPATH=path, TF_CPP_MIN_LOG_LEVEL="2")
+    env = dict(os.environ, PYTHONPATH=path, TF_CPP_MIN_LOG_LEVEL="2", **{PARENT_ENV: str(os.getpid())})
     if device == "cpu":  # hide GPUs so no framework silently uses one
         env.update(CUDA_VISIBLE_DEVICES="", JAX_PLATFORMS="cpu")
         if devices > 1:  # JAX's CPU devices are fixed at import: XLA splits the host into N (torch, TF make their own)

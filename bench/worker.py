@@ -10,9 +10,12 @@ rewritten atomically; the input stream needs no state beyond the step number.
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import json
+import os
 import resource
+import signal
 import sys
 import time
 import traceback
@@ -27,6 +30,7 @@ from bench.spec import RunSpec
 from bench.stream import InputStream
 from bench.timing import BlockTime, summarize
 
+PARENT_ENV = "GANBENCH_PARENT_PID"  # set by the runner: the worker dies with that process
 PEAK_PROBE = {"cpu": (2048, 5), "gpu": (8192, 20)}  # (n, reps) of the fp32 matmul peak probe
 STEP, METRIC, EVAL = "__step__", "__metric__.", "__eval__."  # checkpoint keys beside the state
 
@@ -129,7 +133,18 @@ def run(job: dict) -> dict:
     return result
 
 
+def die_with(parent: int) -> None:
+    """Die with the process that started this one, even when it is SIGKILLed (a Ray task
+    force-cancelled, a killed rank 0): nothing may outlive the run that wanted it."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # it died before the line above
+        os._exit(1)
+
+
 def main(argv: list[str]) -> int:
+    if PARENT_ENV in os.environ:
+        die_with(int(os.environ[PARENT_ENV]))
     job = json.loads(Path(argv[0]).read_text())
     out = Path(job["work_dir"]) / f"{job['tag']}.json"
     try:

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -103,6 +104,41 @@ def test_sigterm_keeps_valid_rows_and_resume_finishes(tmp_path):
     assert slow["step"].tolist() == list(range(40))
     np.testing.assert_allclose(slow["d_loss"].to_numpy(), ok["d_loss"].to_numpy(), rtol=1e-12)
     assert json.loads((out / "env.json").read_text())["complete"]
+
+
+def _worker_pids(run_dir: Path) -> list[int]:
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            args = (proc / "cmdline").read_bytes().decode().split("\0")
+        except (OSError, ValueError):
+            continue
+        if "bench.worker" in args and any(str(run_dir) in a for a in args):
+            pids.append(int(proc.name))
+    return pids
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_worker_dies_with_a_killed_runner(tmp_path):
+    """SIGKILL leaves the runner no chance to clean up (a force-cancelled Ray task, the OOM
+    killer): its worker must not train on as an orphan."""
+    out = tmp_path / "run"
+    p = plan(out, [("fake", "hang")], timeout=300)
+    (tmp_path / "plan.json").write_text(json.dumps(p.to_dict()))
+    (tmp_path / "driver.py").write_text(DRIVER)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, str(tmp_path / "driver.py"), str(tmp_path / "plan.json"), "fresh"],
+                            cwd=ROOT, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not _worker_pids(out):
+        time.sleep(0.2)
+    assert _worker_pids(out), "the worker never started"
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _worker_pids(out):
+        time.sleep(0.2)
+    assert not _worker_pids(out)
 
 
 def _job(tmp_path: Path, backend: str, mode: str, spec, tag: str, ckpt: Path) -> dict:
