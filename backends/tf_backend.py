@@ -20,15 +20,32 @@ the variables from the same reduced gradients (StrategyExtended.update).
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable
 
 import numpy as np
-import tensorflow as tf
 
 from bench import gan, nets, optim
 from bench.nets import Act, Arch, BatchNorm, Conv, ConvT, Crop, Dense, Flatten, Layer, Reshape
 from bench.spec import Optimizer, RunSpec
+
+
+def _import_tensorflow():
+    """`import tensorflow` also imports jax (tf.lite's optional jax converter) and scikit-learn
+    (Keras's sklearn wrappers) where they are installed, in a try/except ImportError. Hidden
+    for the import: no other framework in a TF worker, and TF starts in ~6 s instead of ~10."""
+    hidden = [m for m in ("jax", "sklearn") if m not in sys.modules]
+    sys.modules.update(dict.fromkeys(hidden))  # None: "import jax" raises ImportError
+    try:
+        import tensorflow
+    finally:
+        for m in hidden:
+            del sys.modules[m]
+    return tensorflow
+
+
+tf = _import_tensorflow()
 
 Fn = Callable[[tf.Tensor], tf.Tensor]
 Net = Callable[[tf.Tensor, bool], tf.Tensor]  # (x, update): update moves the batch-norm running statistics

@@ -53,15 +53,12 @@ def test_export_load_round_trip(backend_name):
 
 @pytest.mark.parametrize("name", list(backends.REGISTRY))
 def test_import_pulls_in_no_other_framework(name):
-    """Loading a backend adds no other framework beyond what its own framework's import brings.
-    (TensorFlow's own import pulls in jax when jax is installed; that is TF's, not ours.)"""
+    """Loading a backend in a fresh process imports no other framework, not even through its
+    own framework's import (TensorFlow's imports jax where installed; the TF backend hides it)."""
     require(name)
-    fw = backends.entry(name).framework
     others = [e.framework for n, e in backends.REGISTRY.items() if n != name]
-    code = (f"import sys, importlib; importlib.import_module({fw!r}); bare = set(sys.modules); "
-            f"import backends; backends.load({name!r}); "
-            f"bad = [m for m in {others!r} if m in sys.modules and m not in bare]; assert not bad, bad; "
-            f"assert 'torch' not in sys.modules or {fw!r} == 'torch'")
+    code = (f"import sys, backends; backends.load({name!r}); "
+            f"bad = [m for m in {others!r} if m in sys.modules]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=300)
 
 
