@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -82,3 +83,16 @@ def train(name: str, mode: str, spec: RunSpec, steps: int, state: dict | None = 
         for k, v in b.train(blk.arrays()).items():
             out.setdefault(k, []).append(np.asarray(v, dtype=np.float64))
     return {k: np.concatenate(v) for k, v in out.items()}, b
+
+
+def running_workers(part: str) -> dict[int, str]:
+    """pid -> job file of every bench.worker process whose job file path contains `part`."""
+    out = {}
+    for proc in Path("/proc").iterdir():
+        try:
+            args = (proc / "cmdline").read_bytes().decode().split("\0")
+        except (OSError, ValueError):
+            continue
+        if "bench.worker" in args and any(part in a for a in args):
+            out[int(proc.name)] = args[-2] if args[-1] == "" else args[-1]
+    return out

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import require, small_spec
+from conftest import require, running_workers, small_spec
 from fake_backends import fake_registry
 
 import backends
@@ -140,16 +140,8 @@ def test_resume_ships_the_checkpoint_to_the_node(tmp_path, local_ray, fakes):
 
 
 def _workers(tag: str) -> dict[int, str]:
-    """pid -> job file of every worker process running `tag` from a Ray task's temporary directory."""
-    out = {}
-    for proc in Path("/proc").iterdir():
-        try:
-            args = (proc / "cmdline").read_bytes().decode().split("\0")
-        except (OSError, ValueError):
-            continue
-        if "bench.worker" in args and any(f"ganbench-ray-{tag}-" in a for a in args):
-            out[int(proc.name)] = args[-2] if args[-1] == "" else args[-1]
-    return out
+    """Workers running `tag` from a Ray task's temporary directory."""
+    return running_workers(f"ganbench-ray-{tag}-")
 
 
 def test_sigterm_cancels_the_running_task(tmp_path, local_ray, fakes):

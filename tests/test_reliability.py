@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import require, small_spec
+from conftest import require, running_workers, small_spec
 from fake_backends import fake_registry
 
 import backends
@@ -106,18 +106,6 @@ def test_sigterm_keeps_valid_rows_and_resume_finishes(tmp_path):
     assert json.loads((out / "env.json").read_text())["complete"]
 
 
-def _worker_pids(run_dir: Path) -> list[int]:
-    pids = []
-    for proc in Path("/proc").iterdir():
-        try:
-            args = (proc / "cmdline").read_bytes().decode().split("\0")
-        except (OSError, ValueError):
-            continue
-        if "bench.worker" in args and any(str(run_dir) in a for a in args):
-            pids.append(int(proc.name))
-    return pids
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
 def test_a_worker_dies_with_a_killed_runner(tmp_path):
     """SIGKILL leaves the runner no chance to clean up (a force-cancelled Ray task, the OOM
@@ -130,15 +118,15 @@ def test_a_worker_dies_with_a_killed_runner(tmp_path):
     proc = subprocess.Popen([sys.executable, str(tmp_path / "driver.py"), str(tmp_path / "plan.json"), "fresh"],
                             cwd=ROOT, stderr=subprocess.DEVNULL, env=env)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not _worker_pids(out):
+    while time.monotonic() < deadline and not running_workers(str(out)):
         time.sleep(0.2)
-    assert _worker_pids(out), "the worker never started"
+    assert running_workers(str(out)), "the worker never started"
     proc.kill()
     proc.wait()
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and _worker_pids(out):
+    while time.monotonic() < deadline and running_workers(str(out)):
         time.sleep(0.2)
-    assert not _worker_pids(out)
+    assert not running_workers(str(out))
 
 
 def _job(tmp_path: Path, backend: str, mode: str, spec, tag: str, ckpt: Path) -> dict:
