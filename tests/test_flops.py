@@ -34,31 +34,11 @@ def _backend(name: str, mode: str, arch: str, algo: str):
     return b, blocks, step_flops(a, spec.algo, BATCH)
 
 
-def _jaxpr_matmul_flops(jaxpr) -> float:
-    """2 x (output elements) x (contracted size) for every dot_general, inner jaxprs included."""
-    total = 0.0
-    for e in jaxpr.eqns:
-        if e.primitive.name == "dot_general":
-            (contract, _), _ = e.params["dimension_numbers"]
-            lhs = e.invars[0].aval.shape
-            total += 2.0 * np.prod(e.outvars[0].aval.shape) * np.prod([lhs[i] for i in contract])
-        for p in e.params.values():
-            inner = getattr(p, "jaxpr", p)
-            if hasattr(inner, "eqns"):
-                total += _jaxpr_matmul_flops(inner)
-    return total
-
-
 @pytest.mark.parametrize("arch,algo", CASES)
 def test_analytic_count_matches_jax_traced_matmuls(arch, algo):
-    import jax
-
     b, blocks, analytic = _backend("jax", "jit", arch, algo)
-    blk, p, o, s = blocks[0], b.params, b.opt_state, b.stats
-    critic = jax.make_jaxpr(b._critic_update)(p["D"], o["D"], s, p["G"], b.data, blk["idx"][0, 0],
-                                              blk["z_d"][0, 0], blk["alpha"][0, 0])
-    generator = jax.make_jaxpr(b._generator_update)(p["G"], o["G"], s, p["D"], blk["z_g"][0])
-    traced = ALGOS[algo].n_critic * _jaxpr_matmul_flops(critic.jaxpr) + _jaxpr_matmul_flops(generator.jaxpr)
+    traced = sum(profile_step.dot_flops(lhs, rhs, dims) * n for lhs, rhs, dims, n in
+                 profile_step.jax_dots(b, blocks[0]))
     # Exact but for WGAN-GP, where the count's 8BIO per layer for the penalty includes the
     # output layer's width-1 product that JAX writes as a broadcast (2·B·128 per update).
     np.testing.assert_allclose(traced, analytic, rtol=1e-3 if ALGOS[algo].gp_lambda else 1e-12)
@@ -77,6 +57,12 @@ def test_analytic_count_matches_torch_profiled_matmuls(arch, algo):
     # layer per critic update more than the necessary work the count (and JAX) has.
     fwd_d = 2.0 * BATCH * sum(lay.n_in * lay.n_out for lay in ARCHS[arch].critic if isinstance(lay, Dense))
     assert analytic < seen <= analytic + ALGOS[algo].n_critic * 2 * fwd_d
+
+
+def test_dot_flops_of_batched_and_transposed_products():
+    # (B, M, K) x (B, K, N) batched over axis 0; and A^T B contracting both axis 0
+    assert profile_step.dot_flops((3, 4, 5), (3, 5, 6), (((2,), (1,)), ((0,), (0,)))) == 2 * 3 * 4 * 5 * 6
+    assert profile_step.dot_flops((5, 4), (5, 6), (((0,), (0,)), ((), ()))) == 2 * 4 * 5 * 6
 
 
 def test_gemm_flops_reads_mm_and_addmm_shapes():
