@@ -40,6 +40,7 @@ EXCLUDES = ["results", ".git", ".gpu_wheels", ".pytest_cache", ".ruff_cache", "_
 LOCAL_OBJECT_STORE = 256 * 1024**2  # results are a few files per task; Ray's default takes 30% of the RAM
 RETRIES = 1  # a failed task runs at most twice
 WAIT_S = 1.0  # ray.wait returns this often, so Ctrl-C and SIGTERM are handled promptly
+CANCEL_S = 30.0  # a cancelled task has this long to stop its worker and clean up before it is killed
 
 
 def _log(msg: str) -> None:
@@ -217,8 +218,8 @@ def run_tasks(plan: runner.Plan, run_dir: RunDir, tasks: list[runner.Task]) -> I
                 with contextlib.suppress(Exception):  # Ray may already be gone; shutting down is what matters
                     ray.cancel(ref)
             with contextlib.suppress(Exception):
-                _, late = ray.wait(list(running), num_returns=len(running), timeout=10)
-                for ref in late:  # a busy node that has not acted on it: kill the task's process,
-                    ray.cancel(ref, force=True)  # and with it its worker (GANBENCH_PARENT_PID)
+                _, late = ray.wait(list(running), num_returns=len(running), timeout=CANCEL_S)
+                for ref in late:  # a node too busy to act on it (seen taking 10-25 s): kill the task's
+                    ray.cancel(ref, force=True)  # process, and with it its worker (GANBENCH_PARENT_PID)
         if own:
             ray.shutdown()
