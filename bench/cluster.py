@@ -24,6 +24,7 @@ import socket
 import sys
 import tempfile
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,7 +50,7 @@ def _log(msg: str) -> None:
 
 
 def _run_on_node(plan: runner.Plan, task: runner.Task, entry: backends.BackendEntry, checkpoint: bytes | None,
-                 omp_threads: str | None) -> tuple[dict, dict[str, bytes], str]:
+                 omp_threads: str | None, scratch: str) -> tuple[dict, dict[str, bytes], str]:
     """The Ray task: run_one in a temporary run directory here; (result, {relative path: bytes}, node name)."""
     backends.REGISTRY[entry.name] = entry  # the driver's entry, so a backend registered only there (tests) works
     # Ray sets OMP_NUM_THREADS to the task's CPU count where it is unset; the worker gets the driver's setting,
@@ -58,7 +59,8 @@ def _run_on_node(plan: runner.Plan, task: runner.Task, entry: backends.BackendEn
         os.environ.pop("OMP_NUM_THREADS", None)
     else:
         os.environ["OMP_NUM_THREADS"] = omp_threads
-    tmp = Path(tempfile.mkdtemp(prefix=f"ganbench-ray-{task.tag}-"))
+    tmp = Path(tempfile.gettempdir()) / scratch  # named by the driver, which removes it if it has to kill us
+    tmp.mkdir(mode=0o700)
     try:
         run_dir = RunDir(tmp / "run")
         if checkpoint is not None:  # a resumed task continues from the driver's checkpoint
@@ -158,6 +160,7 @@ def run_tasks(plan: runner.Plan, run_dir: RunDir, tasks: list[runner.Task]) -> I
     own = _connect(plan)
     # ref -> (task, attempt, first attempt's error); kept until the task is final, so an interrupt cancels the rest
     running: dict[ray.ObjectRef, tuple[runner.Task, int, str]] = {}
+    scratch: dict[ray.ObjectRef, str] = {}  # each task's temporary directory on its node
     try:
         # Timings must stay honest: on a CPU each task asks for every core of the smallest node (the driver's
         # os.cpu_count() for a local Ray), so two timed tasks never share a machine's cores; on GPUs each asks
@@ -171,8 +174,9 @@ def run_tasks(plan: runner.Plan, run_dir: RunDir, tasks: list[runner.Task]) -> I
         def submit(task: runner.Task, attempt: int, first_error: str) -> None:
             ckpt = checkpoints[task.tag].read_bytes() if checkpoints[task.tag].exists() else None
             res = {"num_gpus": task.spec.devices} if plan.device == "gpu" else {"num_cpus": cpus}
-            ref = remote.options(**res).remote(plan, task, backends.entry(task.backend), ckpt, omp_threads)
-            running[ref] = (task, attempt, first_error)
+            name = f"ganbench-ray-{task.tag}-{uuid.uuid4().hex[:12]}"
+            ref = remote.options(**res).remote(plan, task, backends.entry(task.backend), ckpt, omp_threads, name)
+            running[ref], scratch[ref] = (task, attempt, first_error), name
 
         n, done = len(tasks), 0
         unrunnable: list[tuple[runner.Task, dict]] = []  # no node could ever run them
@@ -214,12 +218,16 @@ def run_tasks(plan: runner.Plan, run_dir: RunDir, tasks: list[runner.Task]) -> I
     finally:  # finished, or interrupted (Ctrl-C, SIGTERM in the runner): nothing may keep running
         if running:
             _log(f"ray: cancelling {len(running)} unfinished task(s)")
-            for ref in running:  # a KeyboardInterrupt in the task: run_one kills its worker process
-                with contextlib.suppress(Exception):  # Ray may already be gone; shutting down is what matters
+            for ref in running if CANCEL_S > 0 else ():  # a KeyboardInterrupt in the task: run_one kills
+                with contextlib.suppress(Exception):  # its worker (Ray may be gone; shutting down is what matters)
                     ray.cancel(ref)
             with contextlib.suppress(Exception):
                 _, late = ray.wait(list(running), num_returns=len(running), timeout=CANCEL_S)
-                for ref in late:  # a node too busy to act on it (seen taking 10-25 s): kill the task's
+                for ref in late:  # a node too busy to act on it (seen taking 10-40 s): kill the task's
                     ray.cancel(ref, force=True)  # process, and with it its worker (GANBENCH_PARENT_PID)
+                if late:  # a killed task cannot clean up: its directory goes here where the node is this machine
+                    ray.wait(late, num_returns=len(late), timeout=5)
+                    for ref in late:
+                        shutil.rmtree(Path(tempfile.gettempdir()) / scratch[ref], ignore_errors=True)
         if own:
             ray.shutdown()

@@ -22,7 +22,7 @@ from conftest import require, running_workers, small_spec
 from fake_backends import fake_registry
 
 import backends
-from bench import worker
+from bench import cluster, worker
 from bench.runner import Plan, environment, execute
 
 ray = pytest.importorskip("ray")  # an optional extra
@@ -144,7 +144,12 @@ def _workers(tag: str) -> dict[int, str]:
     return running_workers(f"ganbench-ray-{tag}-")
 
 
-def test_sigterm_cancels_the_running_task(tmp_path, local_ray, fakes):
+@pytest.mark.parametrize("cancel_s", [cluster.CANCEL_S, 0.0], ids=["polite", "forced"])
+def test_sigterm_cancels_the_running_task(tmp_path, local_ray, fakes, monkeypatch, cancel_s):
+    """Polite: the task stops its worker and removes its directory. Forced (a task that has
+    not stopped in CANCEL_S): Ray kills the task, the worker dies with it, the driver
+    removes the directory (the node being this machine)."""
+    monkeypatch.setattr(cluster, "CANCEL_S", cancel_s)
     out = tmp_path / "run"
     seen: dict[int, str] = {}
 
