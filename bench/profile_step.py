@@ -38,6 +38,7 @@ from bench.flops import step_flops
 from bench.nets import ARCHS, init_weights
 from bench.spec import WGAN_GP, RunSpec
 from bench.stream import InputStream
+from bench.timing import BlockTime, summarize
 
 ROOT = Path(__file__).resolve().parent.parent
 GEMM_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
@@ -56,14 +57,24 @@ def _setup(backend: str, mode: str, batch: int, steps: int, block: int, device: 
 
 
 def _time(b, blocks: list[dict], warmup_blocks: int) -> float:
-    """Median ms per step over the blocks after warm-up, as the worker times them."""
-    per_step = []
-    for i, blk in enumerate(blocks):
+    """Median ms per step over the blocks after warm-up, with the worker's statistics."""
+    times, start = [], 0
+    for blk in blocks:
         t0 = time.perf_counter()
         b.train(blk)
-        if i >= warmup_blocks:
-            per_step.append(1000 * (time.perf_counter() - t0) / len(blk["z_g"]))
-    return statistics.median(per_step)
+        times.append(BlockTime(start, len(blk["z_g"]), time.perf_counter() - t0))
+        start += len(blk["z_g"])
+    return summarize(times, times[warmup_blocks].start).step_ms_median
+
+
+def _median_ms(run, reps: int = 50) -> float:
+    """Median wall time of run() in ms, the first fifth of the repetitions discarded."""
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        run()
+        times.append(1000 * (time.perf_counter() - t0))
+    return statistics.median(times[reps // 5:])
 
 
 def gemm_flops(shapes: list[list[int]]) -> float:
@@ -116,29 +127,23 @@ def torch_worker(args) -> dict:
             "floor_ms": _torch_floor(torch, out["gemm_calls"], args.device)}
 
 
-def _operands(calls: list, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Distinct inputs for every call of one step, so nothing can be cached or merged."""
-    out = []
-    for a, b, count in calls:
-        for _ in range(round(count)):
-            out.append((rng.standard_normal(a).astype(np.float32), rng.standard_normal(b).astype(np.float32)))
-    return out
+def _operands(shapes: list[tuple], rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Distinct float32 inputs for every (lhs shape, rhs shape), so nothing can be cached or merged."""
+    return [(rng.standard_normal(a).astype(np.float32), rng.standard_normal(b).astype(np.float32)) for a, b in shapes]
 
 
-def _torch_floor(torch, calls: list, device: str, reps: int = 50) -> float:
+def _torch_floor(torch, calls: list, device: str) -> float:
     dev = "cuda" if device == "gpu" else "cpu"
+    shapes = [(a, b) for a, b, count in calls for _ in range(round(count))]
     ops = [(torch.from_numpy(a).to(dev), torch.from_numpy(b).to(dev))
-           for a, b in _operands(calls, np.random.default_rng(0))]
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
+           for a, b in _operands(shapes, np.random.default_rng(0))]
+
+    def run() -> None:
         for a, b in ops:
             out = torch.mm(a, b)
-        if dev == "cuda":
-            torch.cuda.synchronize()
-        float(out[0, 0])
-        times.append(1000 * (time.perf_counter() - t0))
-    return statistics.median(times[reps // 5:])
+        float(out[0, 0])  # waits for the device
+
+    return _median_ms(run)
 
 
 def _jaxpr_dots(jaxpr, out: dict, times: float) -> None:
@@ -185,26 +190,18 @@ def jax_worker(args) -> dict:
         out[f"{mode}_step_ms"] = _time(b, blocks, max(1, len(blocks) // 5))
     b, blocks = _setup("jax", "jit", args.batch_size, args.block, args.block, args.device)
     dots = jax_dots(b, blocks[0])
-    rng = np.random.default_rng(0)
     calls = [(lhs, rhs, dims) for lhs, rhs, dims, n in dots for _ in range(round(n))]
-    arrays = [(rng.standard_normal(lhs).astype(np.float32), rng.standard_normal(rhs).astype(np.float32))
-              for lhs, rhs, _ in calls]
-    # One executable of every dot of a step, distinct inputs each, nothing else: jax's own floor.
+    arrays = jax.device_put(_operands([(lhs, rhs) for lhs, rhs, _ in calls], np.random.default_rng(0)))
+    # One executable of every dot of a step, distinct inputs each, nothing else.
     run = jax.jit(lambda xs: [jax.lax.dot_general(a, c, dims) for (a, c), (_, _, dims) in zip(xs, calls, strict=True)])
-    arrays = jax.device_put(arrays)
     jax.block_until_ready(run(arrays))
-    times = []
-    for _ in range(50):
-        t0 = time.perf_counter()
-        jax.block_until_ready(run(arrays))
-        times.append(1000 * (time.perf_counter() - t0))
-    return {**out, "floor_ms": statistics.median(times[10:]), "n_dots": len(calls),
+    return {**out, "floor_ms": _median_ms(lambda: jax.block_until_ready(run(arrays))), "n_dots": len(calls),
             "dot_gflop": sum(dot_flops(lhs, rhs, dims) * n for lhs, rhs, dims, n in dots) / 1e9}
 
 
-def _run(worker: str, args, extra: list[str]) -> dict:
+def _run(worker: str, args) -> dict:
     cmd = [sys.executable, "-m", "bench.profile_step", "--worker", worker, "--batch-size", str(args.batch_size),
-           "--steps", str(args.steps), "--block", str(args.block), "--device", args.device, *extra]
+           "--steps", str(args.steps), "--block", str(args.block), "--device", args.device]
     print("$", " ".join(cmd[2:]), file=sys.stderr, flush=True)
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     if out.returncode != 0:
@@ -256,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.out and args.out.exists():
         p.error(f"{args.out} exists; not overwriting it")
-    t, j = _run("torch", args, []), _run("jax", args, [])
+    t, j = _run("torch", args), _run("jax", args)
     print(report(t, j, args.batch_size))
     if args.out:
         args.out.write_text(json.dumps({"torch": t, "jax": j, "batch_size": args.batch_size}, indent=1))
