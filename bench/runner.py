@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,16 +140,19 @@ def _worker_env(device: str, devices: int = 1) -> dict[str, str]:
 
 
 class Progress:
-    """One line per (backend, mode): redrawn in place on a terminal, every 25% otherwise."""
+    """One line per (backend, mode): redrawn in place on a terminal; in a log, a line every 25%
+    and at least every LOG_EVERY_S seconds, so that a long run's log still shows it moving."""
+
+    LOG_EVERY_S = 60.0
 
     def __init__(self, label: str) -> None:
-        self.label, self.tty, self.last = label, sys.stderr.isatty(), -1
+        self.label, self.tty, self.last, self.last_t = label, sys.stderr.isatty(), -1, time.monotonic()
 
     def update(self, step: int, of: int, ms: float, d_loss: float) -> None:
-        quarter = 4 * step // of
-        if not self.tty and quarter == self.last:
+        quarter, now = 4 * step // of, time.monotonic()
+        if not self.tty and quarter == self.last and now - self.last_t < self.LOG_EVERY_S:
             return
-        self.last = quarter
+        self.last, self.last_t = quarter, now
         bar = "#" * (20 * step // of) + "-" * (20 - 20 * step // of)
         line = f"{self.label:<14} [{bar}] {step}/{of} steps  {ms:8.2f} ms/step  d_loss {d_loss:+.4f}"
         sys.stderr.write(("\r" + line) if self.tty else line + "\n")

@@ -127,3 +127,18 @@ def test_suite_plans_every_setup_and_mode(tmp_path, suite, n, archs):
     assert len(plan.specs) == n and {s.arch for s in plan.specs} == archs
     assert {s.batch_size for s in plan.specs} == set(cli.SUITE_BATCHES)
     assert len(plan.runs) == sum(len(e.modes) for e in backends.REGISTRY.values())
+
+
+def test_progress_in_a_log_prints_each_quarter_and_at_least_every_minute(monkeypatch, capsys):
+    from bench import runner
+
+    clock = [0.0]
+    monkeypatch.setattr(runner.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(runner.sys.stderr, "isatty", lambda: False)
+    p = runner.Progress("torch-eager")
+    for step, t in [(10, 1.0), (20, 2.0), (25, 3.0), (30, 4.0), (40, 4.0 + p.LOG_EVERY_S), (41, 70.0), (100, 71.0)]:
+        clock[0] = t
+        p.update(step, 100, 1.0, 0.0)
+    steps = [line.split()[2] for line in capsys.readouterr().err.splitlines()]
+    # a new quarter at 10 (from none), 25 and 100; 40 only because a minute passed without a line
+    assert steps == ["10/100", "25/100", "40/100", "100/100"]
