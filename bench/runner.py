@@ -27,7 +27,6 @@ import numpy as np
 
 import backends
 from bench import data as datasets
-from bench import plots
 from bench.nets import ARCHS
 from bench.results import LOSS_COLUMNS, TIMING_COLUMNS, RunDir
 from bench.spec import RunSpec
@@ -267,6 +266,8 @@ def record(plan: Plan, run_dir: RunDir, task: Task, result: dict) -> dict:
         run_dir.append("quality.csv", quality.QUALITY_COLUMNS, scores)
     samples = run_dir.path / "samples" / f"{tag}.npy"
     if samples.exists():
+        from bench import plots  # matplotlib only once there is a picture to draw: the CLI starts fast
+
         real = datasets.load(s.dataset, s.data_dir).x if ARCHS[s.arch].x_shape == (2,) else None
         plots.sample_grid(np.load(samples), samples.with_suffix(".png"), f"{tag} after {s.steps} steps", real)
     return row

@@ -142,3 +142,10 @@ def test_progress_in_a_log_prints_each_quarter_and_at_least_every_minute(monkeyp
     steps = [line.split()[2] for line in capsys.readouterr().err.splitlines()]
     # a new quarter at 10 (from none), 25 and 100; 40 only because a minute passed without a line
     assert steps == ["10/100", "25/100", "40/100", "100/100"]
+
+
+def test_cli_starts_without_plotting_or_data_frame_libraries():
+    """Refusing bad input, --help and the worker launch should not wait for matplotlib or pandas."""
+    code = "import sys, bench.cli; print(sorted({'matplotlib', 'pandas'} & set(sys.modules)))"
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr
