@@ -73,7 +73,8 @@ def train(setup: Setup, backend: str, mode: str, steps: int, eval_every: int, de
     run_dir = out / f"{setup.dataset}-{backend}-{mode}"
     cmd = [sys.executable, "run_bench.py", "--backends", backend, "--modes", mode, *setup.args,
            "--dataset", setup.dataset, "--steps", str(steps), "--eval-every", str(eval_every),
-           "--warmup", str(min(20, steps // 2)), "--device", device, "--out", str(run_dir)]
+           "--warmup", str(min(20, steps // 2)), "--checkpoint-every", str(eval_every), "--device", device,
+           "--out", str(run_dir)]  # checkpoints: `run_bench.py --resume DIR` continues a run cut short
     print("$", " ".join(cmd[1:]), file=sys.stderr, flush=True)
     subprocess.run(cmd, cwd=ROOT, check=False)  # a failed backend is a row in its timings.csv
     return run_dir
@@ -94,6 +95,16 @@ def ensure_quality(run_dir: Path) -> pd.DataFrame:
 def final_metrics(q: pd.DataFrame) -> dict[str, float]:
     last = q[q["step"] == q["step"].max()] if not q.empty else q
     return dict(zip(last["metric"], last["value"], strict=True))
+
+
+def goal_history(setup: Setup, q: pd.DataFrame) -> dict[str, float | str]:
+    """When the goals were first met, and how often they held from then on: a single final
+    evaluation can catch a generator between modes, so the table shows the whole record."""
+    met = [step for step, g in q.groupby("step") if verdict(setup, dict(zip(g["metric"], g["value"], strict=True)))]
+    if not met:
+        return {"first_met": "never", "held_after": ""}
+    later = q.loc[q["step"] >= met[0], "step"].nunique()
+    return {"first_met": int(met[0]), "held_after": f"{len(met)}/{later}"}
 
 
 def real_scores(dataset: str, n: int = 1000) -> dict[str, float]:
@@ -131,10 +142,12 @@ def main(argv: list[str] | None = None) -> int:
         rows = [{"run": "real data", **real_scores(setup.dataset)}]
         for backend, mode in runs:
             run_dir = train(setup, backend, mode, steps, every, args.device, args.out)
-            metrics = final_metrics(ensure_quality(run_dir))
+            q = ensure_quality(run_dir)
+            metrics = final_metrics(q)
             passed = verdict(setup, metrics)
             ok &= passed
-            rows.append({"run": f"{backend}-{mode}", **metrics, "steps": steps, "goal": "met" if passed else "MISSED"})
+            rows.append({"run": f"{backend}-{mode}", **metrics, "steps": steps, "goal": "met" if passed else "MISSED",
+                         **goal_history(setup, q)})
             dirs.append(run_dir)
         goals = ", ".join(f"{m} {op} {bound:g}" for m, (op, bound) in setup.goals.items())
         tables.append(f"WGAN-GP on {setup.dataset} (goal: {goals})\n{table(rows)}\n")

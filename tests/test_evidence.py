@@ -1,0 +1,30 @@
+"""bench.evidence's verdicts: the goals at the final evaluation, and their record over the run."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from bench import evidence
+
+TOY = next(s for s in evidence.SETUPS if s.dataset == "8gaussians")
+
+
+def _quality(record: list[tuple[int, float, float]]) -> pd.DataFrame:
+    rows = [{"step": step, "metric": m, "value": v} for step, modes, w1 in record for m, v in (("modes", modes),
+                                                                                               ("w1", w1))]
+    return pd.DataFrame(rows)
+
+
+def test_goals_are_judged_at_the_end_and_recorded_from_their_first_meeting():
+    q = _quality([(500, 8, 0.3), (1000, 8, 0.12), (1500, 6, 0.11), (2000, 8, 0.10)])
+    assert evidence.verdict(TOY, evidence.final_metrics(q))
+    assert evidence.goal_history(TOY, q) == {"first_met": 1000, "held_after": "2/3"}
+    q = _quality([(500, 8, 0.3), (1000, 8, 0.12), (1500, 7, 0.11)])
+    assert not evidence.verdict(TOY, evidence.final_metrics(q))
+    assert evidence.goal_history(TOY, q) == {"first_met": 1000, "held_after": "1/2"}
+
+
+def test_a_missing_metric_or_a_goal_never_met_is_a_miss():
+    q = _quality([(500, 7, 0.1), (1000, 8, 0.2)])
+    assert evidence.goal_history(TOY, q) == {"first_met": "never", "held_after": ""}
+    assert not evidence.verdict(TOY, {"modes": 8})
