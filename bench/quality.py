@@ -27,10 +27,10 @@ Image sets:
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 
 import numpy as np
-import ot
 from scipy.spatial.distance import cdist
 
 from bench import classifier
@@ -43,6 +43,27 @@ COVER_SHARE = 0.2  # a mode or class is covered with >= this fraction of its fai
 RADIUS = 3.0  # in std: a sample within this of a mode's center belongs to it
 SWD_PROJECTIONS, SWD_SEED = 128, 0
 TARGET_SEED = (7, 0)  # fresh target / real reference draws, apart from the data pool (3, 0)
+POT_OFF = tuple(f"POT_BACKEND_DISABLE_{k}" for k in ("PYTORCH", "TENSORFLOW", "JAX", "CUPY"))
+
+
+def _import_pot():
+    """POT registers a backend for every array library installed, importing PyTorch, TensorFlow
+    and JAX (~20 s in the runner, after each worker) though it is handed NumPy arrays only:
+    its own switches turn them off for the import, and the environment is left as it was."""
+    saved = {k: os.environ.get(k) for k in POT_OFF}
+    os.environ.update(dict.fromkeys(POT_OFF, "1"))
+    try:
+        import ot
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k)
+            else:
+                os.environ[k] = v
+    return ot
+
+
+ot = _import_pot()
 
 
 def _modes(name: str) -> tuple[np.ndarray, float]:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -108,3 +112,12 @@ def test_score_run_reads_evals(tmp_path):
     final = {r["metric"]: r["value"] for r in rows if r["step"] == 20}
     assert final["modes"] == 8 and final["hq_frac"] == 1.0
     assert {r["metric"]: r["value"] for r in rows if r["step"] == 10}["modes"] == 0
+
+
+def test_scoring_imports_no_framework_and_leaves_the_environment():
+    """POT would import every framework installed (~20 s in the runner after each worker)."""
+    code = ("import os, sys, bench.quality; "
+            "print(sorted({'torch', 'tensorflow', 'jax'} & set(sys.modules)), [k for k in os.environ if 'POT_' in k])")
+    r = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "[] []", r.stdout + r.stderr
