@@ -76,7 +76,7 @@ class InputStream:
         while s < stop:
             e, c = s + 1, self.algo.critic_updates(s)
             while (e < min(stop, s + size) and self.algo.critic_updates(e) == c
-                   and not any(c and e % c == 0 for c in cuts)):
+                   and not any(p and e % p == 0 for p in cuts)):
                 e += 1
             yield self.block(s, e)
             s = e
