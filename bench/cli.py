@@ -15,7 +15,7 @@ import backends
 from bench import data as datasets
 from bench import presets
 from bench.nets import ARCHS
-from bench.runner import ROOT, Plan, execute, gpu_name, gpus
+from bench.runner import ROOT, Plan, execute, gpu_name, gpus, to_retry
 from bench.spec import ALGOS, RunSpec
 
 # Defaults per architecture: the sources' batch sizes, and enough steps to time on a CPU.
@@ -92,11 +92,13 @@ def parser() -> argparse.ArgumentParser:
     a("--device", choices=("auto", "cpu", "gpu"), default="auto", help="auto = gpu when nvidia-smi sees one")
     a("--precision", choices=("fp32", "tf32", "fp64"), default="fp32",
       help="float32; tf32 matmuls on GPUs that have them; float64 throughout (parity checks). Set in every backend")
-    a("--timeout", type=float, default=3600, help="seconds before a backend process is killed and marked failed")
+    a("--timeout", type=float, default=1800, help="seconds a backend process may go without finishing a step "
+      "block (hung, deadlocked) before it is killed and marked failed; a run that keeps stepping is never cut")
     a("--eval-every", type=int, default=0, help="also score sample quality every N steps (always at the end)")
     a("--eval-samples", type=int, default=1000, help="generated samples per quality evaluation")
     a("--checkpoint-every", type=int, default=0, help="write a resumable .npz checkpoint every N steps")
-    a("--resume", type=Path, metavar="DIR", help="continue the interrupted run in DIR (its own settings apply)")
+    a("--resume", type=Path, metavar="DIR", help="continue the interrupted run in DIR, or run its failed tasks "
+      "again, from their last checkpoints (its own settings apply)")
     a("--suite", choices=tuple(SUITES), help="run a benchmark suite with --modes all, "
       f"{SUITE_STEPS} steps each, into one timings.csv: standard = every algo x (mlp, toy_mlp) x batch "
       f"{SUITE_BATCHES}; conv = dcgan28 WGAN-GP and dcgan28_small WGAN on MNIST x those batches (GPU-sized)")
@@ -236,8 +238,8 @@ def resume_plan(run_dir: Path) -> Plan:
     if not env_file.is_file():
         raise UsageError(f"--resume {run_dir}: no env.json there, so it is not a ganbench run directory")
     env = json.loads(env_file.read_text())
-    if env.get("complete"):
-        raise UsageError(f"--resume {run_dir}: that run is complete; nothing to resume")
+    if env.get("complete") and not to_retry(run_dir):
+        raise UsageError(f"--resume {run_dir}: that run is complete and no task in it failed; nothing to resume")
     return Plan.from_dict(env["plan"])
 
 

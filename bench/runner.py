@@ -162,10 +162,23 @@ class Progress:
         sys.stderr.flush()
 
 
-def _follow(proc: subprocess.Popen, progress: Progress) -> None:
+def _follow(proc: subprocess.Popen, progress: Progress, heard: list[float]) -> None:
     for line in proc.stdout:
+        heard[0] = time.monotonic()  # each finished block prints a line
         if line.startswith("{"):
             progress.update(**json.loads(line))
+
+
+def _wait(proc: subprocess.Popen, heard: list[float], stall_s: float) -> None:
+    """Wait for the worker; subprocess.TimeoutExpired once it has gone stall_s seconds without
+    finishing a block. A hang ends; a long run that keeps making progress never does."""
+    while True:
+        try:
+            proc.wait(timeout=min(1.0, stall_s))
+            return
+        except subprocess.TimeoutExpired:
+            if time.monotonic() - heard[0] > stall_s:
+                raise
 
 
 @dataclass(frozen=True)
@@ -211,16 +224,18 @@ def run_one(plan: Plan, run_dir: RunDir, task: Task) -> dict:
         proc = subprocess.Popen([sys.executable, "-m", "bench.worker", str(job_file)], cwd=ROOT,
                                 env=_worker_env(plan.device, task.spec.devices), stdout=subprocess.PIPE,
                                 stderr=err, text=True)
-        # A reader thread renders progress, so a worker that hangs silently still times out.
-        reader = threading.Thread(target=_follow, args=(proc, progress), daemon=True)
+        # A reader thread renders progress and notes when the worker was last heard from.
+        heard = [time.monotonic()]
+        reader = threading.Thread(target=_follow, args=(proc, progress, heard), daemon=True)
         reader.start()
         try:
-            proc.wait(timeout=plan.timeout)
+            _wait(proc, heard, plan.timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-            progress.done(f"failed: timed out after {plan.timeout:g} s")
-            return {"status": "failed", "error": f"timed out after {plan.timeout:g} s (log: {log.name})"}
+            error = f"timed out: no step finished in {plan.timeout:g} s"
+            progress.done(f"failed: {error}")
+            return {"status": "failed", "error": f"{error} (log: {log.name})"}
         except BaseException:  # Ctrl-C or SIGTERM: take the worker down with us
             proc.kill()
             proc.wait()
@@ -315,22 +330,47 @@ def _row_key(r: dict, devices: bool = True) -> tuple:
                 r.get("devices") if devices else 1)
 
 
-def _timing_rows(run_dir: RunDir) -> list[dict]:
-    f = run_dir.path / "timings.csv"
+def _timing_rows(path: Path) -> list[dict]:
+    f = path / "timings.csv"
     if not f.exists():
         return []
     with f.open() as fh:
         return list(csv.DictReader(fh))
 
 
-def _finished(run_dir: RunDir) -> set[tuple]:
-    return {_row_key(r) for r in _timing_rows(run_dir)}
+def _write_timing_rows(run_dir: RunDir, rows: list[dict]) -> None:
+    f = run_dir.path / "timings.csv"
+    tmp = f.with_suffix(".tmp")
+    with tmp.open("w") as out:
+        w = csv.DictWriter(out, TIMING_COLUMNS, lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    tmp.replace(f)  # atomic: a reader never sees half a table
+
+
+RETRIED = ("failed", "unavailable")  # on --resume; a diverged run would only diverge again
+
+
+def to_retry(path: Path) -> list[dict]:
+    """The timings.csv rows of a run directory that --resume runs again."""
+    return [r for r in _timing_rows(path) if r["status"] in RETRIED]
+
+
+def _finished(run_dir: RunDir, resume: bool) -> set[tuple]:
+    """Keys of the tasks with a row; on resume, a failed or unavailable task's row is taken out
+    (its log keeps the failure) and the task runs again, from its last checkpoint if it has one."""
+    rows = _timing_rows(run_dir.path)
+    keep = [r for r in rows if not resume or r["status"] not in RETRIED]
+    if len(keep) < len(rows):
+        _write_timing_rows(run_dir, keep)
+        sys.stderr.write(f"retrying {len(rows) - len(keep)} failed or unavailable task(s)\n")
+    return {_row_key(r) for r in keep}
 
 
 def fill_speedups(run_dir: RunDir) -> None:
     """speedup_vs_1 of each row: its one-device twin's median step time over its own.
     Rewritten once at the end (atomically), since rows may arrive in any order."""
-    rows = _timing_rows(run_dir)
+    rows = _timing_rows(run_dir.path)
     if not any(r.get("devices") not in ("", "1") for r in rows):
         return
     ok = [r for r in rows if r["status"] == "ok" and r["step_ms_median"]]
@@ -338,13 +378,7 @@ def fill_speedups(run_dir: RunDir) -> None:
     for r in ok:
         base = one.get(_row_key(r, devices=False))
         r["speedup_vs_1"] = f"{base / float(r['step_ms_median']):.4g}" if base else ""
-    f = run_dir.path / "timings.csv"
-    tmp = f.with_suffix(".tmp")
-    with tmp.open("w") as out:
-        w = csv.DictWriter(out, TIMING_COLUMNS, lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-    tmp.replace(f)
+    _write_timing_rows(run_dir, rows)
 
 
 def execute(plan: Plan, resume: bool = False) -> int:
@@ -354,7 +388,7 @@ def execute(plan: Plan, resume: bool = False) -> int:
     env = json.loads((plan.out / "env.json").read_text()) if resume else environment(plan)
     env.update(complete=False, interrupted=None)
     run_dir.write_json("env.json", env)
-    done = _finished(run_dir)
+    done = _finished(run_dir, resume)
     pending = [t for t in tasks(plan) if _task_key(t) not in done]
     old = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
@@ -378,7 +412,7 @@ def execute(plan: Plan, resume: bool = False) -> int:
     fill_speedups(run_dir)
     env["complete"] = True
     run_dir.write_json("env.json", env)
-    rows = _timing_rows(run_dir)
+    rows = _timing_rows(run_dir.path)
     suite = len(plan.specs) > 1
     table = summary_table(rows, suite, plan.devices != (1,))
     spec = plan.specs[0]

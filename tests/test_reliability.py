@@ -21,6 +21,7 @@ from fake_backends import fake_registry
 
 import backends
 from bench import worker
+from bench.cli import UsageError, resume_plan
 from bench.runner import Plan, execute
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,7 +56,7 @@ def test_every_failure_is_contained(tmp_path, fakes):
     assert "RuntimeError: deliberate crash" in (out / "logs" / "fake-crash.log").read_text()
     for mode, sig in (("segfault", signal.SIGSEGV), ("killed", signal.SIGKILL)):
         assert rows["fake", mode]["status"] == "failed" and f"code {-sig}" in rows["fake", mode]["note"]
-    assert rows["fake", "hang"]["status"] == "failed" and "timed out after 20 s" in rows["fake", "hang"]["note"]
+    assert rows["fake", "hang"]["status"] == "failed" and "no step finished in 20 s" in rows["fake", "hang"]["note"]
     assert rows["fake", "diverge"]["status"] == "diverged" and "at step 3" in rows["fake", "diverge"]["note"]
     absent, gone = rows["absent", "x"], rows["gone", "x"]
     assert absent["status"] == "unavailable" and "pip install absent-framework" in absent["note"]
@@ -70,11 +71,38 @@ DRIVER = """
 import json, sys
 import backends
 from tests.fake_backends import fake_registry
+from bench.cli import UsageError, resume_plan
 from bench.runner import Plan, execute
 backends.REGISTRY.update(fake_registry())
 plan = Plan.from_dict(json.loads(open(sys.argv[1]).read()))
 sys.exit(execute(plan, resume=sys.argv[2] == "resume"))
 """
+
+
+def test_a_run_that_keeps_stepping_outlives_the_timeout(tmp_path, fakes):
+    """The timeout catches a hang (no block finished for that long), not a long run: 30 blocks
+    of 0.2 s take longer than the 5 s allowed, each well within it."""
+    out = tmp_path / "run"
+    assert execute(plan(out, [("fake", "slow")], steps=60, timeout=5.0)) == 0
+    row = read(out / "timings.csv")[0]
+    assert row["status"] == "ok" and row["steps"] == "60"
+
+
+def test_resume_runs_a_failed_task_again(tmp_path, fakes, monkeypatch):
+    """A finished run with a failed task (a crash, a timeout) can be resumed: that task runs
+    again and its row replaces the failed one; the log keeps the failure."""
+    monkeypatch.setenv("GANBENCH_FAKE_FLAKY_DIR", str(tmp_path))  # "flaky" crashes on its first attempt only
+    out = tmp_path / "run"
+    p = plan(out, [("fake", "ok"), ("fake", "flaky")])
+    assert execute(p) == 1
+    assert [r["status"] for r in read(out / "timings.csv")] == ["ok", "failed"]
+    assert execute(resume_plan(out), resume=True) == 0
+    assert [(r["mode"], r["status"]) for r in read(out / "timings.csv")] == [("ok", "ok"), ("flaky", "ok")]
+    losses = pd.read_csv(out / "losses.csv")
+    assert losses.groupby("mode")["step"].apply(list).to_dict() == {"ok": list(range(6)), "flaky": list(range(6))}
+    assert "deliberate crash on the first attempt" in (out / "logs" / "fake-flaky.log").read_text()
+    with pytest.raises(UsageError, match="no task in it failed"):
+        resume_plan(out)
 
 
 def test_sigterm_keeps_valid_rows_and_resume_finishes(tmp_path):
