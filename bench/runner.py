@@ -132,7 +132,8 @@ def _worker_env(device: str, devices: int = 1) -> dict[str, str]:
         if devices > 1:  # JAX's CPU devices are fixed at import: XLA splits the host into N (torch, TF make their own)
             flags = env.get("XLA_FLAGS", "").split()
             flags = [f for f in flags if not f.startswith("--xla_force_host_platform_device_count")]
-            env["XLA_FLAGS"] = " ".join([*flags, f"--xla_force_host_platform_device_count={devices}"])
+            # first: XLA stops reading its flags at a token without "--", which a user's XLA_FLAGS may hold
+            env["XLA_FLAGS"] = " ".join([f"--xla_force_host_platform_device_count={devices}", *flags])
     else:  # neither TF nor JAX may grab all GPU memory up front
         env.update(TF_FORCE_GPU_ALLOW_GROWTH="true", XLA_PYTHON_CLIENT_PREALLOCATE="false")
     return env

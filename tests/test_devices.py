@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -20,6 +22,7 @@ from conftest import require, train
 from test_cli import run_bench
 
 import backends
+from bench.runner import _worker_env
 from bench.spec import RunSpec
 
 METRICS = ["d_loss", "g_loss", "w_estimate", "gp", "d_real", "d_fake"]
@@ -76,3 +79,13 @@ def test_two_devices_synchronise_batch_norm(backend, tmp_path):
     assert set(one.files) == set(two.files) and any(k.endswith(".var") for k in one.files)
     for k in one.files:
         np.testing.assert_allclose(two[k], one[k], rtol=1e-9, atol=1e-12, err_msg=k)
+
+
+def test_worker_env_splits_the_host_whatever_xla_flags_the_user_has(monkeypatch):
+    """XLA stops reading XLA_FLAGS at a token without "--": the device count must still apply."""
+    require("jax")
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=5 some_legacy_flag=1")
+    env = _worker_env("cpu", 2)
+    r = subprocess.run([sys.executable, "-c", "import jax; print(len(jax.devices()))"], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "2", r.stdout + r.stderr
