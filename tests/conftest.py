@@ -16,6 +16,24 @@ from bench.nets import ARCHS, init_weights
 from bench.spec import ALGOS, RunSpec
 from bench.stream import InputStream
 
+
+def _share_the_cores() -> None:
+    """Under pytest-xdist, each test process (and the workers it starts) computes on its share
+    of the cores. Two processes each running 2-thread frameworks on 2 cores oversubscribe them,
+    and OpenMP's spinning threads cost the parity tests ~35% of their time. Set before any
+    framework is imported; the user's own settings win."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers < 2:
+        return
+    threads = str(max(1, len(os.sched_getaffinity(0)) // workers))
+    os.environ.setdefault("OMP_NUM_THREADS", threads)  # PyTorch (and MKL under it)
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", threads)  # inter-op left alone: collectives need it
+    if threads == "1" and "xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
+        os.environ["XLA_FLAGS"] = f"--xla_cpu_multi_thread_eigen=false {os.environ.get('XLA_FLAGS', '')}".strip()
+
+
+_share_the_cores()  # nothing above imports a framework: the registry loads them lazily
+
 ALL_BACKENDS = tuple(backends.REGISTRY)
 ALL_RUNS = tuple((b, m) for b, e in backends.REGISTRY.items() for m in e.modes)
 TOY_DATASET = {"mlp": "mnist", "toy_mlp": "8gaussians"}
