@@ -48,7 +48,7 @@ POT_OFF = tuple(f"POT_BACKEND_DISABLE_{k}" for k in ("PYTORCH", "TENSORFLOW", "J
 
 def _import_pot():
     """POT registers a backend for every array library installed, importing PyTorch, TensorFlow
-    and JAX (~20 s in the runner, after each worker) though it is handed NumPy arrays only:
+    and JAX (~20 s in every runner and report process) though it is handed NumPy arrays only:
     its own switches turn them off for the import, and the environment is left as it was."""
     saved = {k: os.environ.get(k) for k in POT_OFF}
     os.environ.update(dict.fromkeys(POT_OFF, "1"))
