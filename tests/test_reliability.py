@@ -80,12 +80,12 @@ sys.exit(execute(plan, resume=sys.argv[2] == "resume"))
 
 
 def test_a_run_that_keeps_stepping_outlives_the_timeout(tmp_path, fakes):
-    """The timeout catches a hang (no block finished for that long), not a long run: 30 blocks
-    of 0.2 s take longer than the 5 s allowed, each well within it."""
+    """The timeout catches a hang (no block finished for that long), not a long run: 50 blocks
+    of 0.2 s take longer than the 8 s allowed, each well within it (and the worker's start)."""
     out = tmp_path / "run"
-    assert execute(plan(out, [("fake", "slow")], steps=60, timeout=5.0)) == 0
+    assert execute(plan(out, [("fake", "slow")], steps=100, timeout=8.0)) == 0
     row = read(out / "timings.csv")[0]
-    assert row["status"] == "ok" and row["steps"] == "60"
+    assert row["status"] == "ok" and row["steps"] == "100"
 
 
 def test_resume_runs_a_failed_task_again(tmp_path, fakes, monkeypatch):
