@@ -32,6 +32,7 @@ from bench.timing import BlockTime, summarize
 
 PARENT_ENV = "GANBENCH_PARENT_PID"  # set by the runner: the worker dies with that process
 PEAK_PROBE = {"cpu": (2048, 5), "gpu": (8192, 20)}  # (n, reps) of the fp32 matmul peak probe
+PROBE_ENV = "GANBENCH_PEAK_PROBE"  # "n,reps" instead: a cheap probe for smoke runs (the tests'); its peak reads low
 STEP, METRIC, EVAL = "__step__", "__metric__.", "__eval__."  # checkpoint keys beside the state
 
 
@@ -107,7 +108,8 @@ def run(job: dict) -> dict:
         _emit(step=done, of=spec.steps, ms=times[-1].ms_per_step, d_loss=float(m["d_loss"][-1]))
 
     gpu_mb = backend.peak_memory_mb()  # the allocator's peak on a GPU, read before the probe below
-    peak_gflops = backend.matmul_gflops(*PEAK_PROBE[job["device"]])  # same process, after training
+    probe = tuple(int(v) for v in os.environ[PROBE_ENV].split(",")) if PROBE_ENV in os.environ else None
+    peak_gflops = backend.matmul_gflops(*(probe or PEAK_PROBE[job["device"]]))  # same process, after training
     final = backend.export()
     if result["status"] == "ok" and not all(np.all(np.isfinite(v)) for v in final.values()):
         result.update(status="diverged", error="non-finite weights after the last step")

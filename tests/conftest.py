@@ -33,6 +33,7 @@ def _share_the_cores() -> None:
 
 
 _share_the_cores()  # nothing above imports a framework: the registry loads them lazily
+os.environ.setdefault("GANBENCH_PEAK_PROBE", "256,2")  # workers' peak probe: ~2 s at 2048² on one thread
 
 ALL_BACKENDS = tuple(backends.REGISTRY)
 ALL_RUNS = tuple((b, m) for b, e in backends.REGISTRY.items() for m in e.modes)

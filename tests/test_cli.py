@@ -35,6 +35,7 @@ def test_smoke_run_writes_every_file(tmp_path):
     row = timings.iloc[0]
     assert row["status"] == "ok" and row["step_ms_median"] > 0 and row["framework"] == "torch"
     assert row["step_ms_min"] <= row["step_ms_median"] <= row["step_ms_max"]
+    assert row["peak_gflops"] > 0 and row["achieved_gflops"] > 0 and row["pct_of_peak"] > 0  # the probe ran
     assert (out / "samples" / "torch-eager.npy").exists() and (out / "samples" / "torch-eager.png").exists()
     env = json.loads((out / "env.json").read_text())
     assert env["complete"] and "run_bench.py" in env["command"] and env["versions"]["torch"]
