@@ -357,15 +357,18 @@ def to_retry(path: Path) -> list[dict]:
     return [r for r in _timing_rows(path) if r["status"] in RETRIED]
 
 
-def _finished(run_dir: RunDir, resume: bool) -> set[tuple]:
-    """Keys of the tasks with a row; on resume, a failed or unavailable task's row is taken out
-    (its log keeps the failure) and the task runs again, from its last checkpoint if it has one."""
+def _drop_retried(run_dir: RunDir) -> None:
+    """On resume, take out the rows of failed and unavailable tasks (their logs keep the failure),
+    so that they run again, from their last checkpoints where they have one."""
     rows = _timing_rows(run_dir.path)
-    keep = [r for r in rows if not resume or r["status"] not in RETRIED]
+    keep = [r for r in rows if r["status"] not in RETRIED]
     if len(keep) < len(rows):
         _write_timing_rows(run_dir, keep)
         sys.stderr.write(f"retrying {len(rows) - len(keep)} failed or unavailable task(s)\n")
-    return {_row_key(r) for r in keep}
+
+
+def _finished(run_dir: RunDir) -> set[tuple]:
+    return {_row_key(r) for r in _timing_rows(run_dir.path)}
 
 
 def fill_speedups(run_dir: RunDir) -> None:
@@ -389,7 +392,9 @@ def execute(plan: Plan, resume: bool = False) -> int:
     env = json.loads((plan.out / "env.json").read_text()) if resume else environment(plan)
     env.update(complete=False, interrupted=None)
     run_dir.write_json("env.json", env)
-    done = _finished(run_dir, resume)
+    if resume:
+        _drop_retried(run_dir)
+    done = _finished(run_dir)
     pending = [t for t in tasks(plan) if _task_key(t) not in done]
     old = signal.signal(signal.SIGTERM, _on_sigterm)
     try:

@@ -69,6 +69,9 @@ def run(job: dict) -> dict:
     except ImportError as e:  # the framework itself is missing or broken
         return {"status": "unavailable", "error": f"{e}; install: {job.get('install', '')}"}
     backend = backend_cls(spec, arch, job["mode"], job["device"])
+    # read before training, so that a malformed setting fails the run at once, not after it
+    probe = tuple(int(v) for v in os.environ[PROBE_ENV].split(",")) if PROBE_ENV in os.environ \
+        else PEAK_PROBE[job["device"]]
 
     start, metrics = 0, {}
     evals: dict[str, list] = {"step": [], "wall_s": [], "samples": []}
@@ -108,8 +111,7 @@ def run(job: dict) -> dict:
         _emit(step=done, of=spec.steps, ms=times[-1].ms_per_step, d_loss=float(m["d_loss"][-1]))
 
     gpu_mb = backend.peak_memory_mb()  # the allocator's peak on a GPU, read before the probe below
-    probe = tuple(int(v) for v in os.environ[PROBE_ENV].split(",")) if PROBE_ENV in os.environ else None
-    peak_gflops = backend.matmul_gflops(*(probe or PEAK_PROBE[job["device"]]))  # same process, after training
+    peak_gflops = backend.matmul_gflops(*probe)  # same process, after training
     final = backend.export()
     if result["status"] == "ok" and not all(np.all(np.isfinite(v)) for v in final.values()):
         result.update(status="diverged", error="non-finite weights after the last step")

@@ -115,7 +115,7 @@ def test_score_run_reads_evals(tmp_path):
 
 
 def test_scoring_imports_no_framework_and_leaves_the_environment():
-    """POT would import every framework installed (~20 s in the runner after each worker)."""
+    """POT would import every framework installed (~20 s in every runner and report process)."""
     code = ("import os, sys, bench.quality; "
             "print(sorted({'torch', 'tensorflow', 'jax'} & set(sys.modules)), [k for k in os.environ if 'POT_' in k])")
     r = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent, capture_output=True,

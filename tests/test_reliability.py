@@ -71,7 +71,6 @@ DRIVER = """
 import json, sys
 import backends
 from tests.fake_backends import fake_registry
-from bench.cli import UsageError, resume_plan
 from bench.runner import Plan, execute
 backends.REGISTRY.update(fake_registry())
 plan = Plan.from_dict(json.loads(open(sys.argv[1]).read()))
