@@ -1,7 +1,7 @@
 """The Backend protocol: the only surface the harness sees of a framework.
 
 Nothing crosses it but NumPy arrays, Python numbers and the frozen spec. State (weights
-and optimizer slots) uses the canonical names of bench.nets: "G.0.w"; optimizer slots
+and optimizer slots) uses the canonical names of bench.core.nets: "G.0.w"; optimizer slots
 append ":m" / ":v" to a parameter name, and "G:t" / "D:t" count each optimizer's steps.
 """
 
@@ -11,8 +11,8 @@ from typing import ClassVar, Protocol
 
 import numpy as np
 
-from bench.nets import Arch
-from bench.spec import RunSpec
+from bench.core.nets import Arch
+from bench.core.spec import RunSpec
 
 # Per-step metrics a backend may return; an algorithm without one leaves it out.
 METRICS = ("d_loss", "g_loss", "w_estimate", "gp", "d_real", "d_fake")
@@ -38,7 +38,7 @@ class Backend(Protocol):
         already in the arch's sample shape; place both on the device."""
 
     def train(self, block: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run block["idx"].shape[0] generator iterations on a bench.stream.Block's arrays.
+        """Run block["idx"].shape[0] generator iterations on a bench.core.stream.Block's arrays.
         Returns host arrays of shape (steps,) per metric, the last critic update's values
         for the critic metrics; returns only once the device has finished."""
 

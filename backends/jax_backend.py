@@ -35,9 +35,9 @@ import optax
 from jax.sharding import AxisType, Mesh, NamedSharding, Sharding, SingleDeviceSharding
 from jax.sharding import PartitionSpec as P
 
-from bench import gan, nets, optim
-from bench.nets import Act, Arch, BatchNorm, Conv, ConvT, Crop, Dense, Flatten, Layer, Reshape
-from bench.spec import Optimizer, RunSpec
+from bench.core import gan, nets, optim
+from bench.core.nets import Act, Arch, BatchNorm, Conv, ConvT, Crop, Dense, Flatten, Layer, Reshape
+from bench.core.spec import Optimizer, RunSpec
 
 Params = Any  # one net's flax param tree: {"layers_0": {"kernel": ..., "bias": ...}, ...}
 Stats = Any  # one net's running statistics: {"layers_2": {"mean": ..., "var": ...}}; {} without batch norm
@@ -84,7 +84,7 @@ class TorchConvTranspose(nn.Module):
 
 
 class TorchBatchNorm(nn.Module):
-    """Batch norm as bench.nets defines it: always the batch's mean and biased variance; in a
+    """Batch norm as bench.core.nets defines it: always the batch's mean and biased variance; in a
     training pass (STATS mutable) the running statistics move by PyTorch's rule, momentum the
     new batch's weight and the variance unbiased. flax's nn.BatchNorm does neither."""
 
@@ -168,7 +168,7 @@ def _from_tree(keys: dict[str, tuple[str, str]], tree: Params, suffix: str = "")
 
 
 def _adam(o: Optimizer, dtype: Any = np.float32) -> optax.GradientTransformation:
-    """bench.optim.adam as an optax transform. optax.adam forms 1 - b^t in float32, where
+    """bench.core.optim.adam as an optax transform. optax.adam forms 1 - b^t in float32, where
     0.999 is not representable: 1 - 0.999 comes out 1.3e-5 low, every early step ~7e-6 long,
     and weights 3e-5 from PyTorch's after one step. -expm1(t log b), log b taken in float64
     (PyTorch's bias corrections are Python floats) and rounded to the run's dtype, is within
@@ -182,7 +182,7 @@ def _adam(o: Optimizer, dtype: Any = np.float32) -> optax.GradientTransformation
     def update(grads: Params, state: optax.ScaleByAdamState, params: Params = None):
         t = state.count + 1
         bc1, bc2 = -jnp.expm1(t * log_b1), -jnp.expm1(t * log_b2)
-        # bench.optim.adam from p = 0 yields exactly the update optax adds to the parameters
+        # bench.core.optim.adam from p = 0 yields exactly the update optax adds to the parameters
         out = jax.tree.map(lambda g, m, v: optim.adam(o, 0.0, g, m, v, (bc1, bc2), jnp.sqrt),
                            grads, state.mu, state.nu)
         step, mu, nu = (jax.tree.map(lambda _, r, i=i: r[i], grads, out) for i in range(3))
@@ -204,7 +204,7 @@ def _apply(tx: optax.GradientTransformation, params: Params, grads: Params, stat
 
 
 def apply_optimizer(o: Optimizer, p0: np.ndarray, grads: list[np.ndarray]) -> list[np.ndarray]:
-    """This backend's optimizer on one parameter, one update per gradient (tests vs bench.optim)."""
+    """This backend's optimizer on one parameter, one update per gradient (tests vs bench.core.optim)."""
     tx, p = _optimizer(o), jnp.asarray(p0, jnp.float32)
     state, out = tx.init(p), []
     for g in grads:

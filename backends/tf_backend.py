@@ -1,7 +1,7 @@
 """TensorFlow backend: tf.Variables and explicit updates, run eagerly, as a tf.function or XLA.
 
 Keras optimizers use other formulas (Adam's epsilon-hat, RMSprop's eps inside the root;
-GUIDE s.4), so the updates are the spec's (bench.optim, PyTorch's form), written on
+GUIDE s.4), so the updates are the spec's (bench.core.optim, PyTorch's form), written on
 tf.Variables with their own slot variables. Weights keep the canonical layouts (Dense
 (in, out), Conv HWIO, which is TF's own; ConvT is transposed to TF's (kh, kw, out, in) in
 the forward pass) and samples are NHWC, TF's default, so state crosses unchanged. Batch
@@ -26,9 +26,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from bench import gan, nets, optim
-from bench.nets import Act, Arch, BatchNorm, Conv, ConvT, Crop, Dense, Flatten, Layer, Reshape
-from bench.spec import Optimizer, RunSpec
+from bench.core import gan, nets, optim
+from bench.core.nets import Act, Arch, BatchNorm, Conv, ConvT, Crop, Dense, Flatten, Layer, Reshape
+from bench.core.spec import Optimizer, RunSpec
 
 
 def _import_tensorflow():
@@ -103,7 +103,7 @@ def _conv_transpose(layer: ConvT, w: tf.Variable) -> Fn:
 
 def _batch_norm(layer: BatchNorm, scale: tf.Variable, shift: tf.Variable, run_mean: tf.Variable,
                 run_var: tf.Variable) -> Net:
-    """bench.nets' batch norm: always the batch's mean and biased variance; a training pass also
+    """bench.core.nets' batch norm: always the batch's mean and biased variance; a training pass also
     moves the running statistics by PyTorch's rule (momentum = the new batch's weight, unbiased).
     Under a strategy, the global batch's: all-reduced mean, then all-reduced centred squares."""
     m = layer.momentum
@@ -187,7 +187,7 @@ def _apply(t: tf.Variable, o: Optimizer, grads: list[tf.Tensor], params: list[tf
 
 
 def apply_optimizer(o: Optimizer, p0: np.ndarray, grads: list[np.ndarray]) -> list[np.ndarray]:
-    """This backend's optimizer on one parameter, one update per gradient (tests vs bench.optim)."""
+    """This backend's optimizer on one parameter, one update per gradient (tests vs bench.core.optim)."""
     p = tf.Variable(p0.astype(np.float32))
     slots = {s: tf.Variable(tf.zeros_like(p)) for s in o.slots()}
     out = []

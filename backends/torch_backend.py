@@ -1,9 +1,9 @@
 """PyTorch backend: imperative nn.Modules and torch.optim, eager or torch.compile'd.
 
-torch.optim.Adam and RMSprop already use the spec's formulas (bench.optim), so they are
+torch.optim.Adam and RMSprop already use the spec's formulas (bench.core.optim), so they are
 configured from the spec rather than rewritten. Torch keeps its own layouts (NCHW, Linear
 (out, in), Conv (out, in, kh, kw), ConvTranspose (in, out, kh, kw)); load/export permute
-to and from the canonical ones of bench.nets.
+to and from the canonical ones of bench.core.nets.
 
 spec.devices = N > 1 trains data parallel with DistributedDataParallel (gloo on the CPU,
 NCCL on GPUs, rank r on cuda:r). The backend object the worker holds is rank 0: it spawns
@@ -35,11 +35,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from bench import gan
-from bench.nets import Act, Arch, BatchNorm, Conv, ConvT, Crop, Dense, Flatten, Layer, Reshape
-from bench.spec import Algo, Optimizer, RunSpec
-from bench.stream import replica_rows
-from bench.worker import die_with
+from bench.core import gan
+from bench.core.nets import Act, Arch, BatchNorm, Conv, ConvT, Crop, Dense, Flatten, Layer, Reshape
+from bench.core.spec import Algo, Optimizer, RunSpec
+from bench.core.stream import replica_rows
+from bench.run.worker import die_with
 
 # Collectives wait at most this long for a slower rank (one rank may still be compiling).
 COLLECTIVE_TIMEOUT = datetime.timedelta(minutes=10)
@@ -183,7 +183,7 @@ def _optimizer(o: Optimizer, params: list[nn.Parameter]) -> torch.optim.Optimize
 
 
 def apply_optimizer(o: Optimizer, p0: np.ndarray, grads: list[np.ndarray]) -> list[np.ndarray]:
-    """This backend's optimizer on one parameter, one update per gradient (tests vs bench.optim)."""
+    """This backend's optimizer on one parameter, one update per gradient (tests vs bench.core.optim)."""
     p = nn.Parameter(torch.from_numpy(p0.astype(np.float32)))
     opt, out = _optimizer(o, [p]), []
     for g in grads:

@@ -1,4 +1,22 @@
-"""Framework-neutral half of ganbench: specs, data, input stream, timing, results.
+"""ganbench's framework-neutral half, in layers whose imports point one way:
 
-Rule: nothing under bench/ imports torch, tensorflow or jax.
+    bench.tools     measuring tools (evidence, overhead, profile_step, baselines/)
+      -> bench.run        planning and running: CLI parsing, workers, run directories
+        -> backends         one module per framework (outside bench/)
+        -> bench.analysis   reading results: quality, report, plots, tables
+          -> bench.core     the one spec: algorithms, nets, maths, optimizers, stream, data
+
+Nothing under bench/core, bench/run or bench/analysis imports torch, tensorflow or jax;
+only the hand-written loops in bench/tools/baselines do, each its own framework.
+tests/test_layout.py holds the arrows to this order.
 """
+
+from pathlib import Path
+
+# The folder that holds bench/ and backends/: a checkout, or site-packages when installed.
+# Workers import from it; results never go there (they default to ./results of the caller).
+CODE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_results() -> Path:
+    return Path.cwd() / "results"

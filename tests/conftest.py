@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 import backends
-from bench import data as datasets
-from bench.nets import ARCHS, init_weights
-from bench.spec import ALGOS, RunSpec
-from bench.stream import InputStream
+from bench.core import data as datasets
+from bench.core.nets import ARCHS, init_weights
+from bench.core.spec import ALGOS, RunSpec
+from bench.core.stream import InputStream
 
 
 def _share_the_cores() -> None:
@@ -35,6 +35,7 @@ def _share_the_cores() -> None:
 _share_the_cores()  # nothing above imports a framework: the registry loads them lazily
 os.environ.setdefault("GANBENCH_PEAK_PROBE", "256,2")  # workers' peak probe: ~2 s at 2048² on one thread
 
+ROOT = Path(__file__).resolve().parent.parent  # the checkout: run_bench.py and the tests' scripts
 ALL_BACKENDS = tuple(backends.REGISTRY)
 ALL_RUNS = tuple((b, m) for b, e in backends.REGISTRY.items() for m in e.modes)
 TOY_DATASET = {"mlp": "mnist", "toy_mlp": "8gaussians"}
@@ -105,13 +106,13 @@ def train(name: str, mode: str, spec: RunSpec, steps: int, state: dict | None = 
 
 
 def running_workers(part: str) -> dict[int, str]:
-    """pid -> job file of every bench.worker process whose job file path contains `part`."""
+    """pid -> job file of every bench.run.worker process whose job file path contains `part`."""
     out = {}
     for proc in Path("/proc").iterdir():
         try:
             args = (proc / "cmdline").read_bytes().decode().split("\0")
         except (OSError, ValueError):
             continue
-        if "bench.worker" in args and any(part in a for a in args):
+        if "bench.run.worker" in args and any(part in a for a in args):
             out[int(proc.name)] = args[-2] if args[-1] == "" else args[-1]
     return out

@@ -5,16 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import require
+from conftest import ROOT, require
 
 import backends
-from bench.results import LOSS_COLUMNS, TIMING_COLUMNS
+from bench.run.rundir import LOSS_COLUMNS, TIMING_COLUMNS
 
-ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--steps", "4", "--warmup", "2", "--block", "2", "--batch-size", "8"]
 
 
@@ -87,7 +85,7 @@ BAD = [
 @pytest.mark.parametrize("args,message", BAD, ids=[" ".join(a) for a, _ in BAD])
 def test_bad_input_exits_before_training(tmp_path, capsys, args, message):
     """In process, since main() is all run_bench.py runs; the exit status itself is checked below."""
-    from bench import cli
+    from bench.run import cli
 
     out = tmp_path / "never"
     assert cli.main([*args, "--out", str(out)]) == 2
@@ -121,7 +119,7 @@ def test_existing_run_directory_is_never_overwritten(tmp_path):
 @pytest.mark.parametrize("suite,n,archs", [("standard", 18, {"mlp", "toy_mlp"}),
                                            ("conv", 6, {"dcgan28", "dcgan28_small"})])
 def test_suite_plans_every_setup_and_mode(tmp_path, suite, n, archs):
-    from bench import cli
+    from bench.run import cli
 
     argv = ["--suite", suite, "--out", str(tmp_path / "s")]
     plan = cli.plan_from_args(cli.parser().parse_args(argv), ["run_bench.py", *argv])
@@ -131,7 +129,7 @@ def test_suite_plans_every_setup_and_mode(tmp_path, suite, n, archs):
 
 
 def test_progress_in_a_log_prints_each_quarter_and_at_least_every_minute(monkeypatch, capsys):
-    from bench import runner
+    from bench.run import runner
 
     clock = [0.0]
     monkeypatch.setattr(runner.time, "monotonic", lambda: clock[0])
@@ -147,6 +145,6 @@ def test_progress_in_a_log_prints_each_quarter_and_at_least_every_minute(monkeyp
 
 def test_cli_starts_without_plotting_or_data_frame_libraries():
     """Refusing bad input, --help and the worker launch should not wait for matplotlib or pandas."""
-    code = "import sys, bench.cli; print(sorted({'matplotlib', 'pandas'} & set(sys.modules)))"
+    code = "import sys, bench.run.cli; print(sorted({'matplotlib', 'pandas'} & set(sys.modules)))"
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr

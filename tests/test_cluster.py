@@ -18,16 +18,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import require, running_workers, small_spec
+from conftest import ROOT, require, running_workers, small_spec
 from fake_backends import fake_registry
 
 import backends
-from bench import cluster, worker
-from bench.runner import Plan, environment, execute
+from bench.run import cluster, worker
+from bench.run.runner import Plan, environment, execute
 
 ray = pytest.importorskip("ray")  # an optional extra
 
-ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--steps", "4", "--warmup", "2", "--block", "2", "--batch-size", "8"]
 
 

@@ -17,10 +17,10 @@ import pytest
 from conftest import ALL_RUNS, CONV_DATASET, data_for, require, stream_for
 
 import backends
-from bench import reference
-from bench.nets import ARCHS, Act, Arch, BatchNorm, Conv, ConvT, Crop, Dense, Flatten, Reshape, init_weights
-from bench.spec import ALGOS, RunSpec
-from bench.stream import InputStream
+from bench.core import reference
+from bench.core.nets import ARCHS, Act, Arch, BatchNorm, Conv, ConvT, Crop, Dense, Flatten, Reshape, init_weights
+from bench.core.spec import ALGOS, RunSpec
+from bench.core.stream import InputStream
 
 LRELU = Act("leaky_relu", 0.2)
 # One trap per net; G maps z (8) to a 6x6x2 image, D maps that image to a score.
@@ -52,7 +52,7 @@ TRAPS = {
 }
 TRAP_ARCHS = {n: Arch(n, 8, (6, 6, 2), g, d) for n, (g, d) in TRAPS.items()}
 CONV_ARCHS = tuple(CONV_DATASET)
-# The algorithms each architecture is trained with by a preset (bench.presets).
+# The algorithms each architecture is trained with by a preset (bench.core.presets).
 ARCH_ALGOS = {"dcgan28": ("wgan_gp",), "dcgan28_small": ("wgan",), "dcgan32": ("wgan_gp",), "dcgan64": ("wgan",)}
 BATCH = 4
 FWD_TOL = {"rtol": 1e-5, "atol": 1e-5}

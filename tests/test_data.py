@@ -9,9 +9,9 @@ import struct
 import numpy as np
 import pytest
 
-from bench import data
-from bench.spec import ALGOS, WGAN
-from bench.stream import InputStream
+from bench.core import data
+from bench.core.spec import ALGOS, WGAN
+from bench.core.stream import InputStream
 
 
 def write_idx(path, arr: np.ndarray, gz: bool) -> None:

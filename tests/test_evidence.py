@@ -1,10 +1,10 @@
-"""bench.evidence's verdicts: the goals at the final evaluation, and their record over the run."""
+"""bench.tools.evidence's verdicts: the goals at the final evaluation, and their record over the run."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from bench import evidence
+from bench.tools import evidence
 
 TOY = next(s for s in evidence.SETUPS if s.dataset == "8gaussians")
 

@@ -1,6 +1,6 @@
-"""The analytic FLOP count (bench.flops) against the matmuls the frameworks really run.
+"""The analytic FLOP count (bench.core.flops) against the matmuls the frameworks really run.
 
-gflops_per_step, achieved_gflops and pct_of_peak in timings.csv rest on bench.flops, so it
+gflops_per_step, achieved_gflops and pct_of_peak in timings.csv rest on bench.core.flops, so it
 is checked two independent ways for every algo on both dense archs: against the dot
 products in JAX's traced step (exact, shapes from the jaxpr) and against the matmuls
 torch.profiler records in a PyTorch eager step (their shapes, 2mkn each).
@@ -13,11 +13,11 @@ import pytest
 from conftest import require
 
 import backends
-from bench import profile_step
-from bench.flops import step_flops
-from bench.nets import ARCHS, Dense, init_weights
-from bench.spec import ALGOS, RunSpec
-from bench.stream import InputStream
+from bench.core.flops import step_flops
+from bench.core.nets import ARCHS, Dense, init_weights
+from bench.core.spec import ALGOS, RunSpec
+from bench.core.stream import InputStream
+from bench.tools import profile_step
 
 BATCH = 8
 CASES = [(arch, algo) for arch in ("mlp", "toy_mlp") for algo in ALGOS]

@@ -8,18 +8,15 @@ import dataclasses
 import importlib
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import require, small_spec, stream_for, train
+from conftest import ROOT, require, small_spec, stream_for, train
 
-from bench import optim
-from bench.nets import ARCHS, Act, Arch, BatchNorm, Conv, ConvT, Dense, Flatten, Reshape, init_weights
-from bench.spec import ALGOS, Optimizer, RunSpec
-from bench.stream import InputStream
-
-ROOT = Path(__file__).resolve().parent.parent
+from bench.core import optim
+from bench.core.nets import ARCHS, Act, Arch, BatchNorm, Conv, ConvT, Dense, Flatten, Reshape, init_weights
+from bench.core.spec import ALGOS, Optimizer, RunSpec
+from bench.core.stream import InputStream
 
 
 def blocky_spec(algo: str = "wgan_gp"):

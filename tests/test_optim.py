@@ -1,4 +1,4 @@
-"""Each backend's optimizer against the spec's formulas (bench.optim) in float64 NumPy,
+"""Each backend's optimizer against the spec's formulas (bench.core.optim) in float64 NumPy,
 on a synthetic gradient sequence that includes tiny and zero gradients (where eps matters)."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import backends
-from bench import optim
-from bench.spec import Optimizer
+from bench.core import optim
+from bench.core.spec import Optimizer
 
 OPTIMIZERS = {
     "adam-wgan_gp": Optimizer("adam", 1e-4, 0.5, 0.9),

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from conftest import ALL_RUNS, TOY_DATASET, data_for, make_backend, small_spec, stream_for, train
 
-from bench import reference
-from bench.nets import ARCHS, init_weights
+from bench.core import reference
+from bench.core.nets import ARCHS, init_weights
 
 ALGOS = ("gan", "wgan", "wgan_gp")
 ARCH_NAMES = tuple(TOY_DATASET)

@@ -12,9 +12,10 @@ from conftest import require
 from test_data import write_celeba, write_svhn
 
 import backends
-from bench import cli, presets, worker
-from bench.data import CELEBA_DIR
-from bench.spec import RunSpec
+from bench.core import presets
+from bench.core.data import CELEBA_DIR
+from bench.core.spec import RunSpec
+from bench.run import cli, worker
 
 # The idiomatic mode of each backend: a preset is about the setup, the modes are tested elsewhere.
 MODE = {"torch": "eager", "tf": "graph", "jax": "jit"}

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ALL_RUNS, make_backend, require, small_spec, stream_for, train
+from conftest import ALL_RUNS, ROOT, make_backend, require, small_spec, stream_for, train
 
 import backends
 from backends.base import METRICS
 
-ROOT = Path(__file__).resolve().parent.parent
 EXPECTED = {
     "gan": {"d_loss", "g_loss", "d_real", "d_fake"},
     "wgan": {"d_loss", "g_loss", "d_real", "d_fake", "w_estimate"},
@@ -63,7 +61,7 @@ def test_import_pulls_in_no_other_framework(name):
 
 
 def test_registry_imports_no_framework():
-    code = "import sys, backends, bench.cli; assert not {'torch','tensorflow','jax'} & set(sys.modules)"
+    code = "import sys, backends, bench.run.cli; assert not {'torch','tensorflow','jax'} & set(sys.modules)"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import classifier, quality
-from bench import data as datasets
-from bench.spec import WGAN_GP, RunSpec
+from bench.analysis import classifier, quality
+from bench.core import data as datasets
+from bench.core.spec import WGAN_GP, RunSpec
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,7 @@ def test_score_run_reads_evals(tmp_path):
 
 def test_scoring_imports_no_framework_and_leaves_the_environment():
     """POT would import every framework installed (~20 s in every runner and report process)."""
-    code = ("import os, sys, bench.quality; "
+    code = ("import os, sys, bench.analysis.quality; "
             "print(sorted({'torch', 'tensorflow', 'jax'} & set(sys.modules)), [k for k in os.environ if 'POT_' in k])")
     r = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent, capture_output=True,
                        text=True, timeout=120)

@@ -16,15 +16,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import require, running_workers, small_spec
+from conftest import ROOT, require, running_workers, small_spec
 from fake_backends import fake_registry
 
 import backends
-from bench import worker
-from bench.cli import UsageError, resume_plan
-from bench.runner import Plan, execute
-
-ROOT = Path(__file__).resolve().parent.parent
+from bench.run import worker
+from bench.run.cli import UsageError, resume_plan
+from bench.run.runner import Plan, execute
 
 
 @pytest.fixture
@@ -71,7 +69,7 @@ DRIVER = """
 import json, sys
 import backends
 from tests.fake_backends import fake_registry
-from bench.runner import Plan, execute
+from bench.run.runner import Plan, execute
 backends.REGISTRY.update(fake_registry())
 plan = Plan.from_dict(json.loads(open(sys.argv[1]).read()))
 sys.exit(execute(plan, resume=sys.argv[2] == "resume"))

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ROOT
 
-from bench import report
-from bench.quality import QUALITY_COLUMNS
-from bench.results import LOSS_COLUMNS, TIMING_COLUMNS
-from bench.runner import ROOT
-from bench.spec import WGAN, RunSpec
+from bench.analysis import report
+from bench.analysis.quality import QUALITY_COLUMNS
+from bench.core.spec import WGAN, RunSpec
+from bench.run.rundir import LOSS_COLUMNS, TIMING_COLUMNS
 
 SPEC = RunSpec(WGAN, "toy_mlp", "8gaussians", 16, 6, warmup=0, eval_every=3)
 RUNS = (("torch", "eager", "ok"), ("jax", "jit", "ok"), ("tf", "graph", "failed"))

@@ -7,15 +7,12 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import require, small_spec, stream_for, train
+from conftest import ROOT, require, small_spec, stream_for, train
 
-from bench.nets import ARCHS, init_weights
-
-ROOT = Path(__file__).resolve().parent.parent
+from bench.core.nets import ARCHS, init_weights
 
 
 @pytest.mark.parametrize("mode", ["graph", "xla"])

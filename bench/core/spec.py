@@ -17,7 +17,7 @@ LossName = Literal["bce", "wasserstein"]
 
 @dataclass(frozen=True)
 class Optimizer:
-    """Update rules, written out so every backend applies exactly these (see bench.optim).
+    """Update rules, written out so every backend applies exactly these (see bench.core.optim).
 
     adam:    m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
              p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)        (PyTorch form)
@@ -103,7 +103,7 @@ class RunSpec:
     eval_samples: int = 1000  # generated samples per quality evaluation
     grid_samples: int = 64  # fixed-z samples saved for the picture grid
     checkpoint_every: int = 0  # write a resumable checkpoint every N steps (0: never)
-    init: str | None = None  # weight init scheme (bench.nets.Init); None: the arch's own
+    init: str | None = None  # weight init scheme (bench.core.nets.Init); None: the arch's own
     preset: str | None = None  # the preset this spec came from, for the record
     # Data-parallel replicas, each framework's own engine (DDP, MirroredStrategy, a JAX mesh).
     # batch_size stays the global batch and the input stream is unchanged, so any device

@@ -10,10 +10,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from bench import data
-from bench.nets import ARCHS, init_weights
-from bench.spec import WGAN_GP
-from bench.stream import InputStream
+from bench.core import data
+from bench.core.nets import ARCHS, init_weights
+from bench.core.spec import WGAN_GP
+from bench.core.stream import InputStream
 
 
 def setup(argv: list[str] | None = None):

@@ -12,11 +12,12 @@ import time
 from pathlib import Path
 
 import backends
-from bench import data as datasets
-from bench import presets
-from bench.nets import ARCHS
-from bench.runner import ROOT, Plan, execute, gpu_name, gpus, to_retry
-from bench.spec import ALGOS, RunSpec
+from bench import default_results
+from bench.core import data as datasets
+from bench.core import presets
+from bench.core.nets import ARCHS
+from bench.core.spec import ALGOS, RunSpec
+from bench.run.runner import Plan, execute, gpu_name, gpus, to_retry
 
 # Defaults per architecture: the sources' batch sizes, and enough steps to time on a CPU.
 ARCH_DEFAULTS = {
@@ -224,11 +225,11 @@ def plan_from_args(args: argparse.Namespace, argv: list[str]) -> Plan:
         device = "gpu" if gpu_name() else "cpu"
     if device == "gpu" and max(devices) > 1 and not ray and max(devices) > (n := len(gpus())):
         raise UsageError(f"--devices {max(devices)} on a machine with {n} GPU(s)")
-    out = args.out or ROOT / "results" / f"{time.strftime('%Y%m%d-%H%M%S')}-{algo.name}-{arch}-{dataset}"
+    out = args.out or default_results() / f"{time.strftime('%Y%m%d-%H%M%S')}-{algo.name}-{arch}-{dataset}"
     if out.exists() and any(out.iterdir()):
         raise UsageError(f"{out} exists and is not empty; choose another --out (nothing was overwritten)")
     if args.suite:
-        out = args.out or ROOT / "results" / f"{time.strftime('%Y%m%d-%H%M%S')}-suite-{args.suite}-{device}"
+        out = args.out or default_results() / f"{time.strftime('%Y%m%d-%H%M%S')}-suite-{args.suite}-{device}"
     return Plan(tuple(specs), tuple(runs), device, out, args.timeout, shlex.join([sys.executable, *argv]), seeds,
                 devices, ray, not args.no_report)
 
@@ -256,7 +257,7 @@ def report_main(argv: list[str]) -> int:
     if args.out is None and len(args.dirs) > 1:
         print("run_bench.py report: error: several runs need --out for the merged report", file=sys.stderr)
         return 2
-    from bench import report  # matplotlib and friends only when asked for
+    from bench.analysis import report  # matplotlib and friends only when asked for
 
     print(report.build(args.dirs, args.out or args.dirs[0]))
     return 0
@@ -264,8 +265,6 @@ def report_main(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["report"]:
-        return report_main(argv[1:])
     args = parser().parse_args(argv)
     if args.list_presets:
         print(presets.describe())

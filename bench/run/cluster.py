@@ -31,13 +31,14 @@ from pathlib import Path
 import ray
 
 import backends
-from bench import runner
-from bench.results import RunDir
+import bench
+from bench.run import runner
+from bench.run.rundir import RunDir
 
-# On a node this is the copy of the repository Ray unpacked (this module's own location), not the driver's path.
-ROOT = runner.ROOT
-# What a cluster's nodes need not receive: results, history, caches, wheels.
-EXCLUDES = ["results", ".git", ".gpu_wheels", ".pytest_cache", ".ruff_cache", "__pycache__", "*.egg-info", "*.pyc"]
+# The two packages a node needs, shipped as Ray py_modules from wherever they are installed
+# (a checkout or site-packages); nothing else of the caller's directory goes along.
+PACKAGES = [str(Path(m.__file__).resolve().parent) for m in (bench, backends)]
+EXCLUDES = ["__pycache__", "*.pyc"]
 LOCAL_OBJECT_STORE = 256 * 1024**2  # results are a few files per task; Ray's default takes 30% of the RAM
 RETRIES = 1  # a failed task runs at most twice
 WAIT_S = 1.0  # ray.wait returns this often, so Ctrl-C and SIGTERM are handled promptly
@@ -85,8 +86,8 @@ def _connect(plan: runner.Plan) -> bool:
         ray.init(address="local", num_cpus=cpus, object_store_memory=LOCAL_OBJECT_STORE, include_dashboard=False,
                  log_to_driver=False)
     else:  # the nodes import this repository from the copy Ray ships to them
-        _log(f"ray: joining the cluster at {plan.ray}, shipping {ROOT} to its nodes")
-        ray.init(address=plan.ray, runtime_env={"working_dir": str(ROOT), "excludes": EXCLUDES},
+        _log(f"ray: joining the cluster at {plan.ray}, shipping {', '.join(PACKAGES)} to its nodes")
+        ray.init(address=plan.ray, runtime_env={"py_modules": PACKAGES, "excludes": EXCLUDES},
                  log_to_driver=False)
     # ray.init replaces the SIGTERM handler with sys.exit; the runner's own records the interruption.
     if handler is not None and threading.current_thread() is threading.main_thread():

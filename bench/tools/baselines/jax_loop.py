@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from bench.baselines.common import BETAS, LAM, LR, N_CRITIC, setup, time_blocks
+from bench.tools.baselines.common import BETAS, LAM, LR, N_CRITIC, setup, time_blocks
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ Toy 2-D sets (generated vs N fresh target points, N = the number generated, 1000
            for 8 modes), the rule of PacGAN's "20 of 2500 for 25 modes", scaled.
   hq_frac  the same sets: fraction of samples within 3 std of any center (real data: 0.989,
            the mass of a 2-D Gaussian inside 3 std).
-MNIST (classifier of bench.classifier, trained on the embedded set):
+MNIST (classifier of bench.analysis.classifier, trained on the embedded set):
   fd          Frechet distance between Gaussians fitted to its 128-d features of the
               generated images and of the whole real data set.
   classes     digit classes covered: classes predicted (argmax) for at least COVER_SHARE
@@ -33,9 +33,9 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.distance import cdist
 
-from bench import classifier
-from bench import data as datasets
-from bench.spec import RunSpec
+from bench.analysis import classifier
+from bench.core import data as datasets
+from bench.core.spec import RunSpec
 
 QUALITY_COLUMNS = ("backend", "mode", "algo", "arch", "dataset", "batch_size", "devices", "seed", "step", "wall_s",
                    "metric", "value")  # the setup columns as in losses.csv, so a suite's setups stay apart
@@ -67,7 +67,7 @@ ot = _import_pot()
 
 
 def _modes(name: str) -> tuple[np.ndarray, float]:
-    """Centers and std of the mixture components, as bench.data's generators draw them."""
+    """Centers and std of the mixture components, as bench.core.data's generators draw them."""
     if name == "8gaussians":
         s = 1.0 / np.sqrt(2)
         centers = 2.0 * np.array([(1, 0), (-1, 0), (0, 1), (0, -1), (s, s), (s, -s), (-s, s), (-s, -s)])

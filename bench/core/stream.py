@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.spec import Algo
+from bench.core.spec import Algo
 
 TRAIN, SAMPLE, EVAL, INTERP = 0, 1, 4, 5  # stream tags, kept apart from init (2) and data (3)
 

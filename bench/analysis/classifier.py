@@ -1,10 +1,10 @@
-"""A small MNIST classifier in NumPy that scores generated digits (used by bench.quality).
+"""A small MNIST classifier in NumPy that scores generated digits (used by bench.analysis.quality).
 
 A 784-128-10 ReLU MLP whose 128 hidden activations are the feature space of the Frechet
 distance. It is trained once, deterministically (fixed seed, fixed shuffles, Adam with
 weight decay), on 4,000 of the 5,000 embedded MNIST images; the other 1,000 are held out.
 The weights are committed in bench/assets/mnist_mlp.npz, together with the held-out
-accuracy they reach. `python -m bench.classifier` retrains, rewrites the file and prints
+accuracy they reach. `python -m bench.analysis.classifier` retrains, rewrites the file and prints
 that accuracy: 0.950 on the 1,000 held-out images.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import data as datasets
+from bench.core import data as datasets
 
 ASSET = Path(__file__).resolve().parent / "assets" / "mnist_mlp.npz"
 HIDDEN, SEED, N_TEST = 128, 0, 1000

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench import data as datasets
-from bench import plots
-from bench.spec import RunSpec
+from bench.analysis import plots
+from bench.core import data as datasets
+from bench.core.spec import RunSpec
 
 REFERENCE = ("torch", "eager")
 LOSS_METRICS = ("d_loss", "g_loss", "w_estimate", "gp", "d_real", "d_fake")

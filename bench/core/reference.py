@@ -1,8 +1,8 @@
 """A NumPy float64 reference of the forward pass and the losses, for the tests.
 
-It evaluates the same bench.gan formulas as the backends, at given weights and inputs,
+It evaluates the same bench.core.gan formulas as the backends, at given weights and inputs,
 with hand-written vector-Jacobian products for the gradient penalty's d D / d x (dense
-nets). `forward` covers every layer of bench.nets in the canonical NHWC layout, written
+nets). `forward` covers every layer of bench.core.nets in the canonical NHWC layout, written
 from the definitions (no framework), so each framework's layouts and defaults are
 checked against it: conv as a sum over windows, conv-transpose as the scatter that
 defines it, batch norm with PyTorch's running-statistics rule.
@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench import gan
-from bench.nets import Act, Arch, BatchNorm, Conv, ConvT, Crop, Dense, Flatten, Layer, Reshape
-from bench.spec import Algo
+from bench.core import gan
+from bench.core.nets import Act, Arch, BatchNorm, Conv, ConvT, Crop, Dense, Flatten, Layer, Reshape
+from bench.core.spec import Algo
 
 
 class Ops:

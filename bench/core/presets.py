@@ -11,8 +11,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from bench.nets import Init
-from bench.spec import GAN, WGAN, WGAN_GP, Algo, Optimizer
+from bench.core.nets import Init
+from bench.core.spec import GAN, WGAN, WGAN_GP, Algo, Optimizer
 
 
 @dataclass(frozen=True)

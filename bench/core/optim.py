@@ -1,4 +1,4 @@
-"""The optimizer update rules of bench.spec.Optimizer, written once.
+"""The optimizer update rules of bench.core.spec.Optimizer, written once.
 
 Works on any array type with arithmetic operators (NumPy, tf.Tensor, jax.Array); the
 caller passes its framework's sqrt. The NumPy reference and explicit-update backends
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bench.spec import Optimizer
+from bench.core.spec import Optimizer
 
 Array = Any
 

@@ -26,13 +26,13 @@ from pathlib import Path
 import numpy as np
 
 import backends
-from bench import data as datasets
-from bench.nets import ARCHS
-from bench.results import LOSS_COLUMNS, TIMING_COLUMNS, RunDir
-from bench.spec import RunSpec
-from bench.worker import PARENT_ENV
-
-ROOT = Path(__file__).resolve().parent.parent
+import bench
+from bench import CODE_ROOT
+from bench.core import data as datasets
+from bench.core.nets import ARCHS
+from bench.core.spec import RunSpec
+from bench.run.rundir import LOSS_COLUMNS, TIMING_COLUMNS, RunDir
+from bench.run.worker import PARENT_ENV
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ def _cpu_model() -> str:
 
 def _git_commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=CODE_ROOT, capture_output=True, text=True)
         return out.stdout.strip()
     except OSError:
         return ""
@@ -125,7 +125,9 @@ def environment(plan: Plan) -> dict:
 
 
 def _worker_env(device: str, devices: int = 1) -> dict[str, str]:
-    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    # Where bench/ and backends/ are (one folder in a checkout or an install; two on a Ray node).
+    homes = dict.fromkeys(str(Path(m.__file__).resolve().parent.parent) for m in (bench, backends))
+    path = os.pathsep.join(p for p in (*homes, os.environ.get("PYTHONPATH")) if p)
     env = dict(os.environ, PYTHONPATH=path, TF_CPP_MIN_LOG_LEVEL="2", **{PARENT_ENV: str(os.getpid())})
     if device == "cpu":  # hide GPUs so no framework silently uses one
         env.update(CUDA_VISIBLE_DEVICES="", JAX_PLATFORMS="cpu")
@@ -222,7 +224,7 @@ def run_one(plan: Plan, run_dir: RunDir, task: Task) -> dict:
     log = run_dir.path / "logs" / f"{task.tag}.log"
     progress = Progress(task.tag)
     with log.open("a") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "bench.worker", str(job_file)], cwd=ROOT,
+        proc = subprocess.Popen([sys.executable, "-m", "bench.run.worker", str(job_file)],
                                 env=_worker_env(plan.device, task.spec.devices), stdout=subprocess.PIPE,
                                 stderr=err, text=True)
         # A reader thread renders progress and notes when the worker was last heard from.
@@ -275,14 +277,14 @@ def record(plan: Plan, run_dir: RunDir, task: Task, result: dict) -> dict:
         row.update(t)
         row["samples_per_s"] = s.batch_size * s.algo.n_critic / (t["step_ms_median"] / 1000)
     run_dir.append("timings.csv", TIMING_COLUMNS, [row])
-    from bench import quality  # POT and the classifier load only once there is something to score
+    from bench.analysis import quality  # POT and the classifier load only once there is something to score
 
     scores = quality.score_run(run_dir.path, task.backend, task.mode, s, tag)
     if scores:
         run_dir.append("quality.csv", quality.QUALITY_COLUMNS, scores)
     samples = run_dir.path / "samples" / f"{tag}.npy"
     if samples.exists():
-        from bench import plots  # matplotlib only once there is a picture to draw: the CLI starts fast
+        from bench.analysis import plots  # matplotlib only once there is a picture to draw: the CLI starts fast
 
         real = datasets.load(s.dataset, s.data_dir).x if ARCHS[s.arch].x_shape == (2,) else None
         plots.sample_grid(np.load(samples), samples.with_suffix(".png"), f"{tag} after {s.steps} steps", real)
@@ -399,7 +401,7 @@ def execute(plan: Plan, resume: bool = False) -> int:
     old = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         if plan.ray:
-            from bench import cluster  # Ray is an optional extra, imported only when asked for
+            from bench.run import cluster  # Ray is an optional extra, imported only when asked for
 
             results = cluster.run_tasks(plan, run_dir, pending)
         else:
@@ -430,7 +432,7 @@ def execute(plan: Plan, resume: bool = False) -> int:
     (plan.out / "summary.md").write_text(head + table + "\n")
     print(table)
     if plan.report:
-        from bench import report
+        from bench.analysis import report
 
         print(f"\nresults in {plan.out}; report: {report.build([plan.out], plan.out)}")
     else:

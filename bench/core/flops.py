@@ -9,8 +9,8 @@ all. Elementwise work is left out: on these shapes it is a few per cent.
 
 from __future__ import annotations
 
-from bench.nets import Arch, Conv, ConvT, Dense
-from bench.spec import Algo
+from bench.core.nets import Arch, Conv, ConvT, Dense
+from bench.core.spec import Algo
 
 
 def _dense_macs(layers) -> list[int]:

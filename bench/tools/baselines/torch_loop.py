@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from bench.baselines.common import BETAS, LAM, LR, N_CRITIC, setup, time_blocks
+from bench.tools.baselines.common import BETAS, LAM, LR, N_CRITIC, setup, time_blocks
 
 
 def main() -> None:

@@ -2,8 +2,8 @@
 
 A benchmark script, run by hand (40-60 minutes per backend on a 2-core CPU, minutes on a GPU):
 
-    python -m bench.evidence                      # every installed backend, first default mode
-    python -m bench.evidence --quick              # 20 steps each: checks the plumbing only
+    python -m bench.tools.evidence                      # every installed backend, first default mode
+    python -m bench.tools.evidence --quick              # 20 steps each: checks the plumbing only
 
 Each (data set, backend) trains in its own run_bench.py process and run directory under
 --out, with quality scored every --eval-every steps. Then one report.md over all of them
@@ -32,10 +32,10 @@ from pathlib import Path
 import pandas as pd
 
 import backends
-from bench import classifier, quality, report
-from bench import data as datasets
-from bench.runner import ROOT
-from bench.spec import RunSpec
+from bench import default_results
+from bench.analysis import classifier, quality, report
+from bench.core import data as datasets
+from bench.core.spec import RunSpec
 
 
 @dataclass(frozen=True)
@@ -73,12 +73,12 @@ def available(names: list[str]) -> list[tuple[str, str]]:
 
 def train(setup: Setup, backend: str, mode: str, steps: int, eval_every: int, device: str, out: Path) -> Path:
     run_dir = out / f"{setup.dataset}-{backend}-{mode}"
-    cmd = [sys.executable, "run_bench.py", "--backends", backend, "--modes", mode, *setup.args,
+    cmd = [sys.executable, "-m", "bench", "run", "--backends", backend, "--modes", mode, *setup.args,
            "--dataset", setup.dataset, "--steps", str(steps), "--eval-every", str(eval_every),
            "--warmup", str(min(20, steps // 2)), "--checkpoint-every", str(eval_every), "--device", device,
            "--out", str(run_dir)]  # checkpoints: `run_bench.py --resume DIR` continues a run cut short
     print("$", " ".join(cmd[1:]), file=sys.stderr, flush=True)
-    subprocess.run(cmd, cwd=ROOT, check=False)  # a failed backend is a row in its timings.csv
+    subprocess.run(cmd, check=False)  # a failed backend is a row in its timings.csv
     return run_dir
 
 
@@ -129,12 +129,12 @@ def table(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.evidence", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m bench.tools.evidence", description=__doc__.split("\n\n")[0])
     p.add_argument("--backends", default=",".join(backends.REGISTRY), help="comma list")
     p.add_argument("--datasets", default=",".join(s.dataset for s in SETUPS), help="comma list")
     p.add_argument("--quick", action="store_true", help=f"{QUICK_STEPS} steps each: the plumbing, not the goals")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "gpu"))
-    p.add_argument("--out", type=Path, default=ROOT / "results" / f"evidence-{time.strftime('%Y%m%d-%H%M%S')}")
+    p.add_argument("--out", type=Path, default=default_results() / f"evidence-{time.strftime('%Y%m%d-%H%M%S')}")
     args = p.parse_args(argv)
     runs = available([b for b in args.backends.split(",") if b])
     setups = [s for s in SETUPS if s.dataset in args.datasets.split(",")]

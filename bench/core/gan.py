@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from bench.spec import Algo
+from bench.core.spec import Algo
 
 Array = Any
 

@@ -1,4 +1,4 @@
-"""One backend, one mode, one process: `python -m bench.worker JOB.json`.
+"""One backend, one mode, one process: `python -m bench.run.worker JOB.json`.
 
 Builds the spec's data, NumPy weights and input stream, trains through the Backend
 protocol, times each block, and writes <tag>.json (status, timings, info) and
@@ -23,12 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import data as datasets
-from bench.flops import step_flops
-from bench.nets import ARCHS, init_weights
-from bench.spec import RunSpec
-from bench.stream import InputStream
-from bench.timing import BlockTime, summarize
+from bench.core import data as datasets
+from bench.core.flops import step_flops
+from bench.core.nets import ARCHS, init_weights
+from bench.core.spec import RunSpec
+from bench.core.stream import InputStream
+from bench.core.timing import BlockTime, summarize
 
 PARENT_ENV = "GANBENCH_PARENT_PID"  # set by the runner: the worker dies with that process
 PEAK_PROBE = {"cpu": (2048, 5), "gpu": (8192, 20)}  # (n, reps) of the fp32 matmul peak probe

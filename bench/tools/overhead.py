@@ -1,6 +1,6 @@
 """The harness's overhead against hand-written loops, measured side by side.
 
-`python -m bench.overhead [--reps 3] [--steps 200] [--out results/overhead.csv]` runs, for
+`python -m bench.tools.overhead [--reps 3] [--steps 200] [--out results/overhead.csv]` runs, for
 each framework, its hand-written loop (bench/baselines) and the harness's matching row
 (torch eager, tf graph, jax jit) on MLP WGAN-GP, batch 64, the same input stream, in
 alternation so that drift in the machine hits both; each in its own process. Writes
@@ -19,35 +19,36 @@ from pathlib import Path
 
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench import default_results
+
 PAIRS = {"torch": "eager", "tf": "graph", "jax": "jit"}  # the harness row each loop is written like
 LIMIT = 1.05  # the harness may be at most 5% slower than a loop written by hand
 
 
 def _baseline_ms(fw: str, steps: int, warmup: int, device: str) -> float:
-    cmd = [sys.executable, "-m", f"bench.baselines.{fw}_loop", "--steps", str(steps), "--warmup", str(warmup),
+    cmd = [sys.executable, "-m", f"bench.tools.baselines.{fw}_loop", "--steps", str(steps), "--warmup", str(warmup),
            "--device", device]
-    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])["step_ms_median"]
 
 
 def _harness_ms(fw: str, steps: int, warmup: int, device: str) -> float:
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "run_bench.py", "--backends", fw, "--modes", PAIRS[fw], "--algo", "wgan_gp",
+        cmd = [sys.executable, "-m", "bench", "run", "--backends", fw, "--modes", PAIRS[fw], "--algo", "wgan_gp",
                "--steps", str(steps), "--warmup", str(warmup), "--batch-size", "64", "--device", device,
                "--out", str(Path(tmp) / "run")]
-        subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True)
+        subprocess.run(cmd, capture_output=True, text=True, check=True)
         return float(pd.read_csv(Path(tmp) / "run" / "timings.csv")["step_ms_median"].iloc[0])
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.overhead", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m bench.tools.overhead", description=__doc__.split("\n\n")[0])
     p.add_argument("--frameworks", default=",".join(PAIRS))
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--warmup", type=int, default=20)
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
-    p.add_argument("--out", type=Path, default=ROOT / "results" / "overhead.csv")
+    p.add_argument("--out", type=Path, default=default_results() / "overhead.csv")
     args = p.parse_args(argv)
     if args.out.exists():
         print(f"{args.out} exists; choose another --out (nothing was overwritten)", file=sys.stderr)

@@ -1,6 +1,6 @@
 """What bounds a step: PyTorch eager under torch.profiler, and each framework's matmuls run alone.
 
-    python -m bench.profile_step [--batch-size 64] [--steps 100] [--device cpu] [--out FILE.json]
+    python -m bench.tools.profile_step [--batch-size 64] [--steps 100] [--device cpu] [--out FILE.json]
 
 MLP WGAN-GP (the issue's target setup) through the harness's own backends, each framework
 in its own process:
@@ -33,14 +33,13 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import data as datasets
-from bench.flops import step_flops
-from bench.nets import ARCHS, init_weights
-from bench.spec import WGAN_GP, RunSpec
-from bench.stream import InputStream
-from bench.timing import BlockTime, summarize
+from bench.core import data as datasets
+from bench.core.flops import step_flops
+from bench.core.nets import ARCHS, init_weights
+from bench.core.spec import WGAN_GP, RunSpec
+from bench.core.stream import InputStream
+from bench.core.timing import BlockTime, summarize
 
-ROOT = Path(__file__).resolve().parent.parent
 GEMM_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
 
 
@@ -200,10 +199,10 @@ def jax_worker(args) -> dict:
 
 
 def _run(worker: str, args) -> dict:
-    cmd = [sys.executable, "-m", "bench.profile_step", "--worker", worker, "--batch-size", str(args.batch_size),
+    cmd = [sys.executable, "-m", "bench.tools.profile_step", "--worker", worker, "--batch-size", str(args.batch_size),
            "--steps", str(args.steps), "--block", str(args.block), "--device", args.device]
     print("$", " ".join(cmd[2:]), file=sys.stderr, flush=True)
-    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
         raise SystemExit(f"{worker} worker failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -238,7 +237,7 @@ def report(t: dict, j: dict, batch: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.profile_step", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m bench.tools.profile_step", description=__doc__.split("\n\n")[0])
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--steps", type=int, default=100)
     p.add_argument("--block", type=int, default=10)

@@ -3,7 +3,7 @@ layers, a tf.function per critic and generator step, Keras Adam; timed like the 
 
 import tensorflow as tf
 
-from bench.baselines.common import BETAS, LAM, LR, N_CRITIC, setup, time_blocks
+from bench.tools.baselines.common import BETAS, LAM, LR, N_CRITIC, setup, time_blocks
 
 
 def main() -> None:

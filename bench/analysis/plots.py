@@ -1,6 +1,6 @@
 """Pictures a person would rather look at than numbers (matplotlib, headless).
 
-Every function takes plain arrays or DataFrames and writes one PNG; bench.report finds
+Every function takes plain arrays or DataFrames and writes one PNG; bench.analysis.report finds
 the data in run directories. Series are coloured in the order given, and lines
 that coincide (backends in parity) are drawn thick to thin so each stays visible.
 """
