@@ -1,53 +1,10 @@
-"""Registry: backend name -> module, imported only when asked for.
-
-Importing this package imports no framework; `load("torch")` imports torch alone. What
-the harness must know before any import (modes, install hints) lives here as data.
+"""One module per framework behind one Backend protocol (base.py), found through the
+registry (registry.py) and imported only when asked for; common.py holds what all three do
+the same way. Importing this package imports no framework.
 """
 
-from __future__ import annotations
-
-import importlib
-from dataclasses import dataclass
-
-from backends.base import METRICS, Backend
+from backends.base import Backend
+from backends.registry import REGISTRY, BackendEntry, UnknownBackend, entry, load
+from bench.core.gan import METRICS
 
 __all__ = ["METRICS", "REGISTRY", "Backend", "BackendEntry", "UnknownBackend", "entry", "load"]
-
-
-@dataclass(frozen=True)
-class BackendEntry:
-    name: str
-    module: str
-    framework: str  # import name, for availability checks and versions
-    modes: tuple[str, ...]
-    default_modes: tuple[str, ...]  # the idiomatic mode plus the fastest
-    install: str  # CPU install command; README has the GPU extras
-
-
-REGISTRY: dict[str, BackendEntry] = {
-    e.name: e
-    for e in (
-        BackendEntry("torch", "backends.torch_backend", "torch", ("eager", "compile"),
-                     ("eager", "compile"), "pip install torch==2.13.0"),
-        BackendEntry("tf", "backends.tf_backend", "tensorflow", ("eager", "graph", "xla"),
-                     ("graph", "xla"), "pip install tensorflow-cpu"),
-        BackendEntry("jax", "backends.jax_backend", "jax", ("jit", "scan"),
-                     ("jit", "scan"), "pip install jax flax optax"),
-    )
-}
-
-
-class UnknownBackend(KeyError):
-    def __str__(self) -> str:
-        return f"unknown backend {self.args[0]!r}; choose from {', '.join(REGISTRY)}"
-
-
-def entry(name: str) -> BackendEntry:
-    if name not in REGISTRY:
-        raise UnknownBackend(name)
-    return REGISTRY[name]
-
-
-def load(name: str) -> type[Backend]:
-    """The Backend class for `name`; ImportError if its framework is not installed."""
-    return importlib.import_module(entry(name).module).BACKEND

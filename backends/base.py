@@ -14,9 +14,6 @@ import numpy as np
 from bench.core.nets import Arch
 from bench.core.spec import RunSpec
 
-# Per-step metrics a backend may return; an algorithm without one leaves it out.
-METRICS = ("d_loss", "g_loss", "w_estimate", "gp", "d_real", "d_fake")
-
 
 class Backend(Protocol):
     name: ClassVar[str]  # its key in backends.REGISTRY, which also lists its modes

@@ -20,8 +20,6 @@ all-reduces, so gradients are the global mean's and batch norm sees the global b
 
 from __future__ import annotations
 
-import os
-import time
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -35,6 +33,8 @@ import optax
 from jax.sharding import AxisType, Mesh, NamedSharding, Sharding, SingleDeviceSharding
 from jax.sharding import PartitionSpec as P
 
+from backends import common
+from backends.common import check_mode, host_cores, probe_operand
 from bench.core import gan, nets, optim
 from bench.core.nets import Act, Arch, BatchNorm, Conv, ConvT, Crop, Dense, Flatten, Layer, Reshape
 from bench.core.spec import Optimizer, RunSpec
@@ -231,6 +231,7 @@ class JaxBackend:
     name = "jax"
 
     def __init__(self, spec: RunSpec, arch: Arch, mode: str, device: str) -> None:
+        check_mode(self.name, mode)
         self.devices = _devices(device, spec.devices)
         self.device = self.devices[0]
         self.mesh: Mesh | None = None  # one device: plain placement, nothing partitioned
@@ -259,8 +260,6 @@ class JaxBackend:
             self.generator_step = self._jit(self._generator_update, 4, (0,))
         elif mode == "scan":  # params, opt_state, stats, data | idx (K, C, B), z_d, alpha, z_g (K, B, Z)
             self.block_step = self._jit(self._train_block, 4, (2, 2, 2, 1))
-        else:
-            raise ValueError(f"jax has no mode {mode!r}")
 
     def _jit(self, f: Callable, n_replicated: int, batch_axes: tuple[int, ...]) -> Callable:
         """f compiled with its first three arguments (the state it replaces) donated; on a mesh with
@@ -281,21 +280,16 @@ class JaxBackend:
         return {
             "framework_version": jax.__version__,
             "device_name": self.device.device_kind if self.device.platform == "gpu" else "cpu",
-            "threads": f"{os.cpu_count()} (XLA's own pool, one per core)",
+            "threads": f"{host_cores()} (XLA's own pool, one per core it may run on)",
             "precision": f"default_matmul_precision={self.precision} x64={jax.config.jax_enable_x64} "
             f"dtype={self.dtype}",
             "note": f"flax {flax.__version__}, optax {optax.__version__}{mesh}",
         }
 
     def matmul_gflops(self, n: int, reps: int) -> float:
-        a = jax.device_put(np.random.default_rng(0).standard_normal((n, n), dtype=np.float32), self.device)
+        a = jax.device_put(probe_operand(n), self.device)
         matmul = jax.jit(jnp.matmul)
-        matmul(a, a).block_until_ready()  # compile outside the clock
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            out = matmul(a, a)
-        out.block_until_ready()
-        return 2.0 * n**3 * reps / (time.perf_counter() - t0) / 1e9
+        return common.matmul_gflops(lambda: matmul(a, a), jax.block_until_ready, n, reps)
 
     def peak_memory_mb(self) -> float | None:
         if self.device.platform != "gpu":

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from collections.abc import Callable
 
 import numpy as np
 
+from backends import common
+from backends.common import check_mode, host_cores, probe_operand
 from bench.core import gan, nets, optim
 from bench.core.nets import Act, Arch, BatchNorm, Conv, ConvT, Crop, Dense, Flatten, Layer, Reshape
 from bench.core.spec import Optimizer, RunSpec
@@ -200,7 +201,7 @@ def apply_optimizer(o: Optimizer, p0: np.ndarray, grads: list[np.ndarray]) -> li
 def _threads() -> str:
     """The thread pools in force: a setting of 0 means TF's default, its environment variable
     or else one thread per schedulable core."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = host_cores()
     pools = {
         "intra_op": (tf.config.threading.get_intra_op_parallelism_threads(), "TF_NUM_INTRAOP_THREADS"),
         "inter_op": (tf.config.threading.get_inter_op_parallelism_threads(), "TF_NUM_INTEROP_THREADS"),
@@ -232,8 +233,7 @@ class TFBackend:
     name = "tf"
 
     def __init__(self, spec: RunSpec, arch: Arch, mode: str, device: str) -> None:
-        if mode not in ("eager", "graph", "xla"):
-            raise ValueError(f"tf has no mode {mode!r}")
+        check_mode(self.name, mode)
         gpus = tf.config.list_physical_devices("GPU")
         if device == "gpu":
             if not gpus:
@@ -313,14 +313,9 @@ class TFBackend:
 
     def matmul_gflops(self, n: int, reps: int) -> float:
         with tf.device(self.device):
-            a = tf.constant(np.random.default_rng(0).standard_normal((n, n), dtype=np.float32))
+            a = tf.constant(probe_operand(n))
             matmul = tf.function(tf.linalg.matmul)
-            matmul(a, a).numpy()  # trace and warm up outside the clock
-            t0 = time.perf_counter()
-            for _ in range(reps):
-                out = matmul(a, a)
-            out.numpy()  # .numpy() waits for the device
-        return 2.0 * n**3 * reps / (time.perf_counter() - t0) / 1e9
+            return common.matmul_gflops(lambda: matmul(a, a), lambda out: out.numpy(), n, reps)
 
     def peak_memory_mb(self) -> float | None:
         return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20 if self.gpu else None

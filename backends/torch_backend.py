@@ -21,7 +21,6 @@ import functools
 import os
 import shutil
 import tempfile
-import time
 import weakref
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -35,11 +34,12 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
+from backends import common
+from backends.common import check_mode, die_with, probe_operand
 from bench.core import gan
 from bench.core.nets import Act, Arch, BatchNorm, Conv, ConvT, Crop, Dense, Flatten, Layer, Reshape
 from bench.core.spec import Algo, Optimizer, RunSpec
 from bench.core.stream import replica_rows
-from bench.run.worker import die_with
 
 # Collectives wait at most this long for a slower rank (one rank may still be compiling).
 COLLECTIVE_TIMEOUT = datetime.timedelta(minutes=10)
@@ -199,6 +199,7 @@ class TorchBackend:
     def __init__(self, spec: RunSpec, arch: Arch, mode: str, device: str, *, rank: int = 0,
                  init_method: str | None = None, threads: int | None = None) -> None:
         """rank, init_method and threads are for the follower ranks rank 0 spawns (devices > 1)."""
+        check_mode(self.name, mode)
         if device == "gpu" and not torch.cuda.is_available():
             raise RuntimeError("--device gpu: torch sees no CUDA device")
         self.spec, self.arch, self.mode, self.algo = spec, arch, mode, spec.algo
@@ -251,8 +252,6 @@ class TorchBackend:
                 self.note += "; critic step eager (torch.compile has no double backward)"
             else:
                 self.critic_backward = compile_(self._critic_backward)
-        elif mode != "eager":
-            raise ValueError(f"torch has no mode {mode!r}")
 
     # -- ranks ---------------------------------------------------------------------------
     def _join_group(self, device: str, init_method: str | None, threads: int | None) -> None:
@@ -326,17 +325,10 @@ class TorchBackend:
         """On N devices every rank multiplies at once and the sum is the peak: the N-device steps
         use all of them (on a CPU, each with its share of the cores)."""
         self._tell("matmul_gflops", n, reps)
-        a = torch.from_numpy(np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)).to(self.device)
-        for _ in range(2):  # warm-up: allocator, kernel selection
-            a @ a
-        self._sync()
-        if self.world > 1:
+        a = torch.from_numpy(probe_operand(n)).to(self.device)
+        if self.world > 1:  # every rank starts its clock together
             dist.barrier()
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            a @ a
-        self._sync()
-        gflops = 2.0 * n**3 * reps / (time.perf_counter() - t0) / 1e9
+        gflops = common.matmul_gflops(lambda: a @ a, lambda out: self._sync(), n, reps)
         if self.world > 1:
             total = torch.tensor([gflops], dtype=torch.float64, device=self.device)
             dist.all_reduce(total)

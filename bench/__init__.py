@@ -7,7 +7,8 @@
           -> bench.core     the one spec: algorithms, nets, maths, optimizers, stream, data
 
 Nothing under bench/core, bench/run or bench/analysis imports torch, tensorflow or jax;
-only the hand-written loops in bench/tools/baselines do, each its own framework.
+among the tools, the hand-written loops in bench/tools/baselines do, each its own, and
+profile_step's per-framework workers, each in its own process.
 tests/test_layout.py holds the arrows to this order.
 """
 

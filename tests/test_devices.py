@@ -22,10 +22,10 @@ from conftest import require, train
 from test_cli import run_bench
 
 import backends
+from bench.core.gan import METRICS
 from bench.core.spec import RunSpec
 from bench.run.runner import _worker_env
 
-METRICS = ["d_loss", "g_loss", "w_estimate", "gp", "d_real", "d_fake"]
 ARGS = ["--device", "cpu", "--warmup", "1", "--block", "2", "--no-report"]
 
 

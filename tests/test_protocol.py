@@ -10,7 +10,7 @@ import pytest
 from conftest import ALL_RUNS, ROOT, make_backend, require, small_spec, stream_for, train
 
 import backends
-from backends.base import METRICS
+from bench.core.gan import METRICS
 
 EXPECTED = {
     "gan": {"d_loss", "g_loss", "d_real", "d_fake"},

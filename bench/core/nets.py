@@ -100,9 +100,6 @@ class Arch:
     def nets(self) -> dict[str, tuple[Layer, ...]]:
         return {"G": self.generator, "D": self.critic}
 
-    def critic_has_batchnorm(self) -> bool:
-        return any(isinstance(layer, BatchNorm) for layer in self.critic)
-
 
 def _mlp(sizes: list[int], out_act: ActKind | None) -> tuple[Layer, ...]:
     layers: list[Layer] = []

@@ -10,12 +10,10 @@ rewritten atomically; the input stream needs no state beyond the step number.
 
 from __future__ import annotations
 
-import ctypes
 import importlib
 import json
 import os
 import resource
-import signal
 import sys
 import time
 import traceback
@@ -23,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from backends.common import die_with
 from bench.core import data as datasets
 from bench.core.flops import step_flops
 from bench.core.nets import ARCHS, init_weights
@@ -135,15 +134,6 @@ def run(job: dict) -> dict:
         np.savez(out_dir / f"{tag}.evals.npz", **{k: np.asarray(v) for k, v in evals.items()})
     result["peak_mem_mb"] = gpu_mb if gpu_mb is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result
-
-
-def die_with(parent: int) -> None:
-    """Die with the process that started this one, even when it is SIGKILLed (a Ray task
-    force-cancelled, a killed rank 0): nothing may outlive the run that wanted it."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # it died before the line above
-        os._exit(1)
 
 
 def main(argv: list[str]) -> int:

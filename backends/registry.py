@@ -1,0 +1,55 @@
+"""Registry: backend name -> module, imported only when asked for.
+
+Importing this imports no framework; `load("torch")` imports torch alone. What the harness
+must know before any import (modes, install hints) lives here as data.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from backends.base import Backend
+
+
+@dataclass(frozen=True)
+class BackendEntry:
+    name: str
+    module: str
+    framework: str  # import name, for availability checks and versions
+    modes: tuple[str, ...]
+    default_modes: tuple[str, ...]  # the idiomatic mode plus the fastest
+
+    @property
+    def install(self) -> str:
+        """The install command: the package extra of the same name (pyproject.toml holds the pins)."""
+        return f"pip install 'ganbench[{self.name}]'"
+
+
+REGISTRY: dict[str, BackendEntry] = {
+    e.name: e
+    for e in (
+        BackendEntry("torch", "backends.torch_backend", "torch", ("eager", "compile"),
+                     ("eager", "compile")),
+        BackendEntry("tf", "backends.tf_backend", "tensorflow", ("eager", "graph", "xla"),
+                     ("graph", "xla")),
+        BackendEntry("jax", "backends.jax_backend", "jax", ("jit", "scan"),
+                     ("jit", "scan")),
+    )
+}
+
+
+class UnknownBackend(KeyError):
+    def __str__(self) -> str:
+        return f"unknown backend {self.args[0]!r}; choose from {', '.join(REGISTRY)}"
+
+
+def entry(name: str) -> BackendEntry:
+    if name not in REGISTRY:
+        raise UnknownBackend(name)
+    return REGISTRY[name]
+
+
+def load(name: str) -> type[Backend]:
+    """The Backend class for `name`; ImportError if its framework is not installed."""
+    return importlib.import_module(entry(name).module).BACKEND
