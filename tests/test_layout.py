@@ -14,7 +14,8 @@ LAYERS = {"bench.core": 0, "bench.analysis": 1, "backends": 1, "bench.run": 2, "
 FRAMEWORKS = {"torch", "tensorflow", "jax", "flax", "optax", "keras"}
 OWN_FRAMEWORK = {"backends.torch_backend": {"torch"}, "backends.tf_backend": {"tensorflow", "keras"},
                  "backends.jax_backend": {"jax", "flax", "optax"},
-                 "bench.tools.baselines.torch_loop": {"torch"}, "bench.tools.baselines.tf_loop": {"tensorflow", "keras"},
+                 "bench.tools.baselines.torch_loop": {"torch"},
+                 "bench.tools.baselines.tf_loop": {"tensorflow", "keras"},
                  "bench.tools.baselines.jax_loop": {"jax", "flax", "optax"},
                  # its torch and jax workers each run in a process of their own, importing inside the worker
                  "bench.tools.profile_step": {"torch", "jax"}}
