@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.analysis import plots
+from bench.analysis import plots, tables
+from bench.analysis.tables import cell
 from bench.core import data as datasets
 from bench.core.gan import METRICS
 from bench.core.spec import RunSpec
@@ -118,31 +119,16 @@ def _merged(runs: list[Run], name: str) -> pd.DataFrame:
 
 # ---- tables --------------------------------------------------------------------------------
 
-def _fmt(x) -> str:
-    if isinstance(x, float | np.floating):
-        return "" if np.isnan(x) else f"{x:.4g}"
-    return str(x)
-
-
 def _mean_std(values: pd.Series) -> str:
     """The value, or mean ± sample std over seeds."""
     v = pd.to_numeric(values, errors="coerce").dropna()
     if v.empty:
         return ""
-    return _fmt(v.iloc[0]) if len(v) == 1 else f"{_fmt(v.mean())} ± {_fmt(v.std())}"
-
-
-def _cell(x) -> str:
-    text = "" if x is None or (isinstance(x, float) and np.isnan(x)) else _fmt(x)
-    return text.replace("|", "/").replace("\n", " ")
+    return cell(v.iloc[0]) if len(v) == 1 else f"{cell(v.mean())} ± {cell(v.std())}"
 
 
 def markdown(df: pd.DataFrame, empty: str = "none") -> str:
-    if df.empty:
-        return f"_{empty}_\n"
-    lines = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "---|" * len(df.columns)]
-    lines += ["| " + " | ".join(_cell(x) for x in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
+    return tables.markdown([str(c) for c in df.columns], df.itertuples(index=False), empty)
 
 
 def timing_table(timings: pd.DataFrame) -> pd.DataFrame:

@@ -28,6 +28,7 @@ import numpy as np
 import backends
 import bench
 from bench import CODE_ROOT
+from bench.analysis import tables
 from bench.core import data as datasets
 from bench.core.nets import ARCHS
 from bench.core.spec import RunSpec
@@ -291,23 +292,12 @@ def record(plan: Plan, run_dir: RunDir, task: Task, result: dict) -> dict:
     return row
 
 
-def _fmt(v: str) -> str:
-    """CSV cells as a person reads them: measurements to 2 decimals, names and integers as is."""
-    try:
-        return v if v.lstrip("-").isdigit() else f"{float(v):.2f}"
-    except ValueError:
-        return v
-
-
 def summary_table(rows: list[dict], suite: bool = False, multi_device: bool = False) -> str:
     cols = (("algo", "arch", "batch_size") * suite + ("backend", "mode")
             + ("devices", "per_device_batch") * multi_device
             + ("seed", "status", "compile_s", "step_ms_median", "step_ms_min", "step_ms_max")
             + ("speedup_vs_1",) * multi_device + ("achieved_gflops", "pct_of_peak", "peak_mem_mb"))
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for r in rows:
-        lines.append("| " + " | ".join(_fmt(r.get(c, "")) for c in cols) + " |")
-    return "\n".join(lines)
+    return tables.markdown_dicts(rows, cols).rstrip("\n")
 
 
 class Terminated(Exception):

@@ -33,7 +33,7 @@ import pandas as pd
 
 import backends
 from bench import default_results
-from bench.analysis import classifier, quality, report
+from bench.analysis import classifier, quality, report, tables
 from bench.core import data as datasets
 from bench.core.spec import RunSpec
 
@@ -121,11 +121,7 @@ def verdict(setup: Setup, metrics: dict[str, float]) -> bool:
 
 
 def table(rows: list[dict]) -> str:
-    cols = list(dict.fromkeys(k for r in rows for k in r))
-    lines = [" | ".join(cols), " | ".join("---" for _ in cols)]
-    lines += [" | ".join(f"{r[c]:.4g}" if isinstance(r.get(c), float) else str(r.get(c, "")) for c in cols)
-              for r in rows]
-    return "\n".join(lines)
+    return tables.markdown_dicts(rows).rstrip("\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     runs = available([b for b in args.backends.split(",") if b])
     setups = [s for s in SETUPS if s.dataset in args.datasets.split(",")]
-    tables, dirs, ok = [], [], True
+    sections, dirs, ok = [], [], True
     for setup in setups:
         steps, every = (QUICK_STEPS, QUICK_EVAL) if args.quick else (setup.steps, setup.eval_every)
         rows = [{"run": "real data", **real_scores(setup.dataset)}]
@@ -152,8 +148,8 @@ def main(argv: list[str] | None = None) -> int:
                          **goal_history(setup, q)})
             dirs.append(run_dir)
         goals = ", ".join(f"{m} {op} {bound:g}" for m, (op, bound) in setup.goals.items())
-        tables.append(f"WGAN-GP on {setup.dataset} (goal: {goals})\n{table(rows)}\n")
-    print("\n".join(tables))
+        sections.append(f"WGAN-GP on {setup.dataset} (goal: {goals})\n{table(rows)}\n")
+    print("\n".join(sections))
     if dirs:
         print(f"\nreport: {report.build(dirs, args.out)}")
     return 0 if ok and runs else 1

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.analysis import tables
 from bench.core import data as datasets
 from bench.core.flops import step_flops
 from bench.core.nets import ARCHS, init_weights
@@ -212,28 +213,22 @@ def report(t: dict, j: dict, batch: int) -> str:
     flops = step_flops(ARCHS["mlp"], WGAN_GP, batch) / 1e9
     pct = lambda ms: f"{100 * ms / t['profiled_ms']:.0f}%"  # noqa: E731
     n_calls = sum(c for _, _, c in t["gemm_calls"])
-    lines = [
-        f"MLP WGAN-GP, batch {batch}: {flops:.3f} GFLOP per step analytically, "
-        f"{t['gemm_gflop']:.3f} GFLOP in the {n_calls:.0f} matmuls the profiler saw per step",
-        "",
-        "| what | ms/step | share |",
-        "|---|---|---|",
-        f"| torch eager, unprofiled | {t['step_ms']:.2f} | |",
-        f"| torch eager, profiled | {t['profiled_ms']:.2f} | 100% |",
-        f"| - matmuls (aten::mm/addmm self time) | {t['gemm_ms']:.2f} | {pct(t['gemm_ms'])} |",
-        f"| - other aten ops | {t['other_aten_ms']:.2f} | {pct(t['other_aten_ms'])} |",
-        f"| - outside aten ops (Python, autograd engine, optimizer loop) | {t['outside_ops_ms']:.2f} "
-        f"| {pct(t['outside_ops_ms'])} |",
-        f"| its matmuls alone, torch.mm (same shapes, {t['threads']} threads) | {t['floor_ms']:.2f} | |",
-        f"| jax's own {j['n_dots']} dots alone ({j['dot_gflop']:.3f} GFLOP), one XLA executable "
-        f"| {j['floor_ms']:.2f} | |",
-        f"| jax jit | {j['jit_step_ms']:.2f} | |",
-        f"| jax scan | {j['scan_step_ms']:.2f} | |",
-        "",
-        "top aten ops by self time (ms/step): "
-        + ", ".join(f"{k.removeprefix('aten::')} {v:.2f}" for k, v in t["top_ops"]),
+    rows = [
+        ("torch eager, unprofiled", t["step_ms"], ""),
+        ("torch eager, profiled", t["profiled_ms"], "100%"),
+        ("- matmuls (aten::mm/addmm self time)", t["gemm_ms"], pct(t["gemm_ms"])),
+        ("- other aten ops", t["other_aten_ms"], pct(t["other_aten_ms"])),
+        ("- outside aten ops (Python, autograd engine, optimizer loop)", t["outside_ops_ms"], pct(t["outside_ops_ms"])),
+        (f"its matmuls alone, torch.mm (same shapes, {t['threads']} threads)", t["floor_ms"], ""),
+        (f"jax's own {j['n_dots']} dots alone ({j['dot_gflop']:.3f} GFLOP), one XLA executable", j["floor_ms"], ""),
+        ("jax jit", j["jit_step_ms"], ""),
+        ("jax scan", j["scan_step_ms"], ""),
     ]
-    return "\n".join(lines)
+    return (f"MLP WGAN-GP, batch {batch}: {flops:.3f} GFLOP per step analytically, "
+            f"{t['gemm_gflop']:.3f} GFLOP in the {n_calls:.0f} matmuls the profiler saw per step\n\n"
+            + tables.markdown(("what", "ms/step", "share"), rows)
+            + "\ntop aten ops by self time (ms/step): "
+            + ", ".join(f"{k.removeprefix('aten::')} {tables.cell(v)}" for k, v in t["top_ops"]))
 
 
 def main(argv: list[str] | None = None) -> int:
