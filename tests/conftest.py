@@ -12,6 +12,7 @@ import pytest
 
 import backends
 from bench.core import data as datasets
+from bench.core.defaults import ARCH_DATASET, CONV_ARCHS, DENSE_ARCHS
 from bench.core.nets import ARCHS, init_weights
 from bench.core.spec import ALGOS, RunSpec
 from bench.core.stream import InputStream
@@ -38,8 +39,8 @@ os.environ.setdefault("GANBENCH_PEAK_PROBE", "256,2")  # workers' peak probe: ~2
 ROOT = Path(__file__).resolve().parent.parent  # the checkout: run_bench.py and the tests' scripts
 ALL_BACKENDS = tuple(backends.REGISTRY)
 ALL_RUNS = tuple((b, m) for b, e in backends.REGISTRY.items() for m in e.modes)
-TOY_DATASET = {"mlp": "mnist", "toy_mlp": "8gaussians"}
-CONV_DATASET = {"dcgan28": "mnist", "dcgan28_small": "mnist", "dcgan32": "svhn", "dcgan64": "celeba"}
+TOY_DATASET = {a: ARCH_DATASET[a] for a in DENSE_ARCHS}
+CONV_DATASET = {a: ARCH_DATASET[a] for a in CONV_ARCHS}
 SYNTHETIC = 64  # images of the sets no test has on disk: uniform noise in their shape
 
 
@@ -63,7 +64,7 @@ def small_spec(algo: str = "wgan_gp", arch: str = "mlp", batch: int = 16, steps:
         import dataclasses
 
         a = dataclasses.replace(a, **over)
-    return RunSpec(a, arch, {**TOY_DATASET, **CONV_DATASET}[arch], batch, steps, seed=0, warmup=0, block=steps)
+    return RunSpec(a, arch, ARCH_DATASET[arch], batch, steps, seed=0, warmup=0, block=steps)
 
 
 _DATA: dict[tuple, np.ndarray] = {}

@@ -15,22 +15,10 @@ import backends
 from bench import default_results
 from bench.core import data as datasets
 from bench.core import presets
+from bench.core.defaults import ARCH_DATASET, ARCH_DEFAULTS, DATASET_ARCH, DENSE_ARCHS
 from bench.core.nets import ARCHS
 from bench.core.spec import ALGOS, RunSpec
 from bench.run.runner import Plan, execute, gpu_name, gpus, to_retry
-
-# Defaults per architecture: the sources' batch sizes, and enough steps to time on a CPU.
-ARCH_DEFAULTS = {
-    "mlp": {"batch_size": 64, "steps": 300}, "toy_mlp": {"batch_size": 256, "steps": 200},
-    "dcgan28": {"batch_size": 50, "steps": 60}, "dcgan28_small": {"batch_size": 64, "steps": 100},
-    "dcgan32": {"batch_size": 64, "steps": 60}, "dcgan64": {"batch_size": 64, "steps": 30},
-}
-DATASET_ARCH = {"mnist": "mlp", "svhn": "dcgan32", "celeba": "dcgan64",
-                "8gaussians": "toy_mlp", "25gaussians": "toy_mlp", "swissroll": "toy_mlp"}
-ARCH_DATASET = {"mlp": "mnist", "toy_mlp": "8gaussians", "dcgan28": "mnist", "dcgan28_small": "mnist",
-                "dcgan32": "svhn", "dcgan64": "celeba"}
-DENSE_ARCHS = ("mlp", "toy_mlp")
-
 
 SUITE_BATCHES, SUITE_STEPS, SUITE_WARMUP = (64, 256, 1024), 40, 10
 SUITES = {

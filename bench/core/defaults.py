@@ -1,0 +1,18 @@
+"""What a run takes when the user names only part of a setup: each architecture's data set,
+batch and length, and each data set's architecture. The CLI, the suites and the tests read
+these; nothing else defines them."""
+
+from __future__ import annotations
+
+# The sources' batch sizes, and enough steps to time on a CPU.
+ARCH_DEFAULTS = {
+    "mlp": {"batch_size": 64, "steps": 300}, "toy_mlp": {"batch_size": 256, "steps": 200},
+    "dcgan28": {"batch_size": 50, "steps": 60}, "dcgan28_small": {"batch_size": 64, "steps": 100},
+    "dcgan32": {"batch_size": 64, "steps": 60}, "dcgan64": {"batch_size": 64, "steps": 30},
+}
+DATASET_ARCH = {"mnist": "mlp", "svhn": "dcgan32", "celeba": "dcgan64",
+                "8gaussians": "toy_mlp", "25gaussians": "toy_mlp", "swissroll": "toy_mlp"}
+ARCH_DATASET = {"mlp": "mnist", "toy_mlp": "8gaussians", "dcgan28": "mnist", "dcgan28_small": "mnist",
+                "dcgan32": "svhn", "dcgan64": "celeba"}
+DENSE_ARCHS = ("mlp", "toy_mlp")
+CONV_ARCHS = tuple(a for a in ARCH_DATASET if a not in DENSE_ARCHS)
