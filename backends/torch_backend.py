@@ -35,11 +35,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
+from backends.common import die_with
 from bench.core import gan
 from bench.core.nets import Act, Arch, BatchNorm, Conv, ConvT, Crop, Dense, Flatten, Layer, Reshape
 from bench.core.spec import Algo, Optimizer, RunSpec
 from bench.core.stream import replica_rows
-from bench.run.worker import die_with
 
 # Collectives wait at most this long for a slower rank (one rank may still be compiling).
 COLLECTIVE_TIMEOUT = datetime.timedelta(minutes=10)
