@@ -15,8 +15,10 @@ from conftest import require, small_spec
 from fake_backends import fake_registry
 
 import backends
+from bench.core.spec import ALGOS
 from bench.run import cli, procs
-from bench.run.plan import Plan
+from bench.run.budget import Budget
+from bench.run.plan import Plan, Task
 from bench.run.runner import execute
 
 
@@ -128,3 +130,25 @@ def test_a_long_lived_worker_gives_the_losses_of_one_process_per_setup(tmp_path,
         got = together[together["algo"] == spec.algo.name].reset_index(drop=True)
         pd.testing.assert_frame_equal(got, want, check_exact=True)
     assert len(spawned) == 3
+
+
+def test_the_budget_estimates_from_the_most_similar_measurement():
+    spec = small_spec("wgan_gp", "mlp", batch=64, steps=40)
+
+    def task(backend: str, mode: str, **over) -> Task:
+        return Task(backend, mode, dataclasses.replace(spec, **over), "tag")
+
+    budget = Budget.starting_now(100.0)
+    assert budget.estimate(task("jax", "jit"), worker_running=False) == 0  # nothing measured: the first one starts
+    budget.measured(task("torch", "eager"), 10.0, start_s=3.0)
+    budget.measured(task("tf", "eager"), 50.0, start_s=6.0)
+    budget.measured(task("tf", "graph"), 20.0, start_s=None)
+    assert budget.estimate(task("torch", "eager", batch_size=256), True) == 40.0  # its own, x the work
+    assert budget.estimate(task("torch", "eager", batch_size=16), True) == 10.0  # never scaled down
+    assert budget.estimate(task("torch", "eager", algo=ALGOS["gan"]), True) == 20.0  # another algo: slowest x 2
+    assert budget.estimate(task("tf", "xla"), False) == 6.0 + 2 * 20.0  # another mode: median x 2, its start
+    assert budget.estimate(task("jax", "jit"), False) == 2 * 6.0 + 2 * 20.0  # unseen backend: twice the slowest start
+    assert budget.estimate(task("jax", "jit", arch="toy_mlp", dataset="8gaussians"), True) == 2 * 20.0  # any: median
+    assert budget.why_not(task("torch", "eager"), True) is None
+    note = budget.why_not(task("torch", "eager", batch_size=1024), True)
+    assert note.startswith("left out by --budget 100 s: estimated 2.7 min, ")

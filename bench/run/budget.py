@@ -8,14 +8,16 @@ are still tried. A task still running at the deadline is stopped. The estimate, 
     start = 0 when the task's worker is already running; otherwise the slowest worker start
             (interpreter and framework import) measured for the same backend, else twice the
             slowest of any backend, else 0
-    body  = the slowest measured task of the most similar kind, times max(1, work ratio),
-            times a safety factor, where work = batch x (n_critic + 1) x steps (a larger batch
-            or a longer run costs proportionally more; a smaller one is not credited, since
-            compiling does not shrink with the batch). Similarity, first found wins:
-              same backend, mode, arch and algo   factor 1
-              same backend, mode and arch         factor 2
-              same arch                           factor 2  (another framework compiles otherwise)
-              any task                            factor 2
+    body  = over the measured tasks of the most similar kind, each one's time times
+            max(1, work ratio), where work = batch x (n_critic + 1) x steps (a larger batch or
+            a longer run costs proportionally more; a smaller one is not credited, since
+            compiling does not shrink with the batch); of these the slowest, or for other
+            modes the median (one slow mode, TF eager, must not shut out every other
+            framework), times a safety factor. Similarity, first found wins:
+              same backend, mode, arch and algo   slowest x 1
+              same backend, mode and arch         slowest x 2
+              same arch                           median x 2  (another mode compiles otherwise)
+              any task                            median x 2
             with nothing measured yet, 0: the first task of a run always starts.
 
 A task's body is its wall time from being handed to its worker until its result, less the
@@ -24,18 +26,20 @@ worker's start when the worker was started for it: data, compile, every step, sa
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench.run.plan import Task
 
-SIMILAR: tuple[tuple[Callable[[Task, Task], bool], float], ...] = (
+# (is b similar to a, how the scaled costs of the similar tasks are summed up, factor)
+SIMILAR: tuple[tuple[Callable[[Task, Task], bool], Callable[[list[float]], float], float], ...] = (
     (lambda a, b: (a.backend, a.mode, a.spec.arch, a.spec.algo.name) == (b.backend, b.mode, b.spec.arch,
-                                                                        b.spec.algo.name), 1.0),
-    (lambda a, b: (a.backend, a.mode, a.spec.arch) == (b.backend, b.mode, b.spec.arch), 2.0),
-    (lambda a, b: a.spec.arch == b.spec.arch, 2.0),
-    (lambda a, b: True, 2.0),
+                                                                        b.spec.algo.name), max, 1.0),
+    (lambda a, b: (a.backend, a.mode, a.spec.arch) == (b.backend, b.mode, b.spec.arch), max, 2.0),
+    (lambda a, b: a.spec.arch == b.spec.arch, statistics.median, 2.0),
+    (lambda a, b: True, statistics.median, 2.0),
 )
 UNSEEN_START_FACTOR = 2.0  # a backend whose worker never started here: twice the slowest start seen
 
@@ -74,10 +78,10 @@ class Budget:
         start = 0.0
         if not worker_running:
             start = self.starts.get(task.backend, UNSEEN_START_FACTOR * max(self.starts.values(), default=0.0))
-        for similar, factor in SIMILAR:
-            seen = [(t, s) for t, s in self.bodies if similar(task, t)]
+        for similar, summed, factor in SIMILAR:
+            seen = [s * max(1.0, work(task) / work(t)) for t, s in self.bodies if similar(task, t)]
             if seen:
-                return start + factor * max(s * max(1.0, work(task) / work(t)) for t, s in seen)
+                return start + factor * summed(seen)
         return start
 
     def why_not(self, task: Task, worker_running: bool) -> str | None:
