@@ -49,10 +49,11 @@ class Workers:
                                                 self.plan.device, n, log)
         return self.live[task.worker_key]
 
-    def drop(self, task: Task, kill: bool) -> None:
+    def drop(self, task: Task) -> None:
+        """Kill the task's worker (the next task of its key starts a new one)."""
         w = self.live.pop(task.worker_key, None)
         if w is not None:
-            w.kill() if kill else w.close()
+            w.kill()
 
     def close(self) -> None:
         for w in self.live.values():
@@ -88,17 +89,17 @@ def run_task(plan: Plan, run_dir: RunDir, task: Task, workers: Workers, deadline
     try:
         code = worker.run(task.tag, progress, plan.timeout, deadline)
     except Stalled:
-        workers.drop(task, kill=True)
+        workers.drop(task)
         error = f"timed out: no step finished in {plan.timeout:g} s"
         progress.done(f"failed: {error}")
         return {"status": "failed", "error": f"{error} (log: {log.name})"}
     except OutOfTime:
-        workers.drop(task, kill=True)
+        workers.drop(task)
         note = f"stopped at the end of --budget {fmt_s(plan.budget)}, {fmt_s(time.monotonic() - t0)} into it"
         progress.done(f"skipped: {note}")
         return {"status": "skipped", "error": note}
     except BaseException:  # Ctrl-C or SIGTERM: take the worker down with us
-        workers.drop(task, kill=True)
+        workers.drop(task)
         raise
     if code is None and result_file.exists():
         result = json.loads(result_file.read_text())
@@ -106,7 +107,7 @@ def run_task(plan: Plan, run_dir: RunDir, task: Task, workers: Workers, deadline
         error = f"worker exited with code {code} (log: {log.name}): {_tail(log, worker.log)}"
         result = {"status": "failed", "error": error}
     if result["status"] != OK:  # whatever state the framework is left in goes with the process
-        workers.drop(task, kill=code is None)
+        workers.drop(task)
     result["wall_s"] = time.monotonic() - t0
     if fresh and worker.start_s is not None:
         result["start_s"] = worker.start_s

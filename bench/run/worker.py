@@ -86,6 +86,7 @@ def load_checkpoint(path: Path) -> tuple[dict, int, dict, dict]:
 
 
 def run(job: dict) -> dict:
+    _reset_peak_rss()  # the resident set at this point (the framework imported) is where the task's peak starts
     spec = RunSpec.from_json(job["spec"])
     arch = ARCHS[spec.arch]
     out_dir, tag = Path(job["work_dir"]), job["tag"]
@@ -109,7 +110,6 @@ def run(job: dict) -> dict:
         evals.update(saved)
     else:
         state = init_weights(arch, spec.seed, spec.init)
-    _reset_peak_rss()
     backend.load(state, x)
 
     def draw(z: np.ndarray) -> np.ndarray:  # samples in the data's units ([0, 1] images), for metrics and plots
