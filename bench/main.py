@@ -2,7 +2,7 @@
 
     ganbench run --backends torch,tf,jax --algo wgan_gp    # also: python run_bench.py ...
     ganbench report DIR [DIR ...]
-    ganbench evidence | overhead | profile-step ...        # the measuring tools
+    ganbench evidence | overhead | profile-step | gpu-run  # the measuring tools
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ COMMANDS = {
     "evidence": ("bench.tools.evidence", "the learning benchmark: long runs scored against goals"),
     "overhead": ("bench.tools.overhead", "the harness against hand-written per-framework loops"),
     "profile-step": ("bench.tools.profile_step", "what bounds a step: profiler split and matmul floors"),
+    "gpu-run": ("bench.tools.gpu_run", "the GPU suite in one call of a lent GPU machine, packed to bring back"),
 }
 
 

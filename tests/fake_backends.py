@@ -1,9 +1,10 @@
 """Deliberately misbehaving backends for the reliability tests; NumPy only.
 
 The mode name picks the behaviour; "flaky" crashes on its first attempt only, remembered by a
-marker file in $GANBENCH_FAKE_FLAKY_DIR (for the cluster's retry). Metrics are a deterministic
-function of the inputs and the state, so an interrupted-and-resumed run can be compared with a
-straight one.
+marker file in $GANBENCH_FAKE_FLAKY_DIR (for the cluster's retry); "segfault_b8" kills its
+worker only in a setup of batch 8 (one setup of a suite). info() names the worker's pid.
+Metrics are a deterministic function of the inputs and the state, so an interrupted-and-resumed
+run can be compared with a straight one.
 """
 
 from __future__ import annotations
@@ -17,17 +18,18 @@ import numpy as np
 
 from backends import BackendEntry
 
-MODES = ("ok", "crash", "segfault", "killed", "hang", "diverge", "slow", "flaky")
+MODES = ("ok", "crash", "segfault", "killed", "hang", "diverge", "slow", "flaky", "segfault_b8")
 
 
 class FakeBackend:
     name = "fake"
 
     def __init__(self, spec, arch, mode, device):
-        self.mode, self.steps = mode, 0
+        self.mode, self.steps, self.batch = mode, 0, spec.batch_size
 
     def info(self):
-        return {"framework_version": "0", "device_name": "cpu", "threads": "1", "precision": "fp32", "note": ""}
+        return {"framework_version": "0", "device_name": "cpu", "threads": "1", "precision": "fp32", "note": "",
+                "pid": os.getpid()}
 
     def matmul_gflops(self, n, reps):
         return 1.0
@@ -43,7 +45,7 @@ class FakeBackend:
         k = block["z_g"].shape[0]
         if self.mode == "crash":
             raise RuntimeError("deliberate crash in train")
-        if self.mode == "segfault":
+        if self.mode == "segfault" or (self.mode == "segfault_b8" and self.batch == 8):
             os.kill(os.getpid(), signal.SIGSEGV)
         if self.mode == "killed":  # what the OOM killer does
             os.kill(os.getpid(), signal.SIGKILL)

@@ -117,19 +117,21 @@ def test_existing_run_directory_is_never_overwritten(tmp_path):
 
 
 @pytest.mark.parametrize("suite,n,archs", [("standard", 18, {"mlp", "toy_mlp"}),
-                                           ("conv", 6, {"dcgan28", "dcgan28_small"})])
+                                           ("conv", 6, {"dcgan28", "dcgan28_small"}),
+                                           ("gpu", 27, {"mlp", "dcgan32", "dcgan64"})])
 def test_suite_plans_every_setup_and_mode(tmp_path, suite, n, archs):
+    from bench.core import suites
     from bench.run import cli
 
     argv = ["--suite", suite, "--out", str(tmp_path / "s")]
     plan = cli.plan_from_args(cli.parser().parse_args(argv), ["run_bench.py", *argv])
     assert len(plan.specs) == n and {s.arch for s in plan.specs} == archs
-    assert {s.batch_size for s in plan.specs} == set(cli.SUITE_BATCHES)
+    assert {s.batch_size for s in plan.specs} == set(suites.BATCHES)
     assert len(plan.runs) == sum(len(e.modes) for e in backends.REGISTRY.values())
 
 
 def test_progress_in_a_log_prints_each_quarter_and_at_least_every_minute(monkeypatch, capsys):
-    from bench.run import runner
+    from bench.run import procs as runner
 
     clock = [0.0]
     monkeypatch.setattr(runner.time, "monotonic", lambda: clock[0])

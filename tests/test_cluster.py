@@ -23,7 +23,9 @@ from fake_backends import fake_registry
 
 import backends
 from bench.run import cluster, worker
-from bench.run.runner import Plan, environment, execute
+from bench.run.environment import environment
+from bench.run.plan import Plan
+from bench.run.runner import execute
 
 ray = pytest.importorskip("ray")  # an optional extra
 

@@ -24,7 +24,7 @@ from test_cli import run_bench
 import backends
 from bench.core.gan import METRICS
 from bench.core.spec import RunSpec
-from bench.run.runner import _worker_env
+from bench.run.environment import worker_env
 
 ARGS = ["--device", "cpu", "--warmup", "1", "--block", "2", "--no-report"]
 
@@ -85,7 +85,7 @@ def test_worker_env_splits_the_host_whatever_xla_flags_the_user_has(monkeypatch)
     """XLA stops reading XLA_FLAGS at a token without "--": the device count must still apply."""
     require("jax")
     monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=5 some_legacy_flag=1")
-    env = _worker_env("cpu", 2)
+    env = worker_env("cpu", 2)
     r = subprocess.run([sys.executable, "-c", "import jax; print(len(jax.devices()))"], env=env,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.strip() == "2", r.stdout + r.stderr

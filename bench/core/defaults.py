@@ -11,6 +11,7 @@ ARCH_DEFAULTS = {
     "dcgan32": {"batch_size": 64, "steps": 60}, "dcgan64": {"batch_size": 64, "steps": 30},
 }
 DATASET_ARCH = {"mnist": "mlp", "svhn": "dcgan32", "celeba": "dcgan64",
+                "noise28": "mlp", "noise32": "dcgan32", "noise64": "dcgan64",
                 "8gaussians": "toy_mlp", "25gaussians": "toy_mlp", "swissroll": "toy_mlp"}
 ARCH_DATASET = {"mlp": "mnist", "toy_mlp": "8gaussians", "dcgan28": "mnist", "dcgan28_small": "mnist",
                 "dcgan32": "svhn", "dcgan64": "celeba"}

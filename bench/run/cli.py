@@ -15,19 +15,14 @@ import backends
 from bench import default_results
 from bench.core import data as datasets
 from bench.core import presets
-from bench.core.defaults import ARCH_DATASET, ARCH_DEFAULTS, DATASET_ARCH, DENSE_ARCHS
+from bench.core.defaults import ARCH_DATASET, ARCH_DEFAULTS, DATASET_ARCH
 from bench.core.nets import ARCHS
 from bench.core.spec import ALGOS, RunSpec
-from bench.run.runner import Plan, execute, gpu_name, gpus, to_retry
-
-SUITE_BATCHES, SUITE_STEPS, SUITE_WARMUP = (64, 256, 1024), 40, 10
-SUITES = {
-    "standard": [(algo, arch, b) for algo in ALGOS for arch in DENSE_ARCHS for b in SUITE_BATCHES],
-    # The conv nets on the embedded MNIST with their sources' algorithms: a GPU's suite (on a
-    # 2-core CPU one dcgan28 WGAN-GP step at batch 1024 is ~4 TFLOP, most of a minute).
-    "conv": [(algo, arch, b) for algo, arch in (("wgan_gp", "dcgan28"), ("wgan", "dcgan28_small"))
-             for b in SUITE_BATCHES],
-}
+from bench.core.suites import SUITES
+from bench.run.environment import gpu_name, gpus
+from bench.run.plan import Plan, parse_duration
+from bench.run.rows import to_retry
+from bench.run.runner import execute
 
 
 class UsageError(ValueError):
@@ -88,9 +83,11 @@ def parser() -> argparse.ArgumentParser:
     a("--checkpoint-every", type=int, default=0, help="write a resumable .npz checkpoint every N steps")
     a("--resume", type=Path, metavar="DIR", help="continue the interrupted run in DIR, or run its failed tasks "
       "again, from their last checkpoints (its own settings apply)")
-    a("--suite", choices=tuple(SUITES), help="run a benchmark suite with --modes all, "
-      f"{SUITE_STEPS} steps each, into one timings.csv: standard = every algo x (mlp, toy_mlp) x batch "
-      f"{SUITE_BATCHES}; conv = dcgan28 WGAN-GP and dcgan28_small WGAN on MNIST x those batches (GPU-sized)")
+    a("--suite", choices=tuple(SUITES), help="run a benchmark suite with --modes all into one timings.csv, "
+      "its setups in priority order: " + "; ".join(f"{k} = {v.about}, {v.steps} steps" for k, v in SUITES.items()))
+    a("--budget", metavar="DURATION", help="wall-time budget for the tasks, e.g. 8m, 90s: they run in the plan's "
+      "order and one whose estimated cost (from this run's measurements) no longer fits is left out as a "
+      "'skipped' row; one still running when it ends is stopped. --resume runs the skipped ones")
     a("--no-report", action="store_true", help="skip report.md and its plots at the end (CSVs, samples and "
       "summary.md are written as always); `run_bench.py report DIR` builds it later")
     a("--out", type=Path, help="run directory (default results/<time>-<algo>-<arch>-<dataset>); never overwritten")
@@ -180,10 +177,11 @@ def plan_from_args(args: argparse.Namespace, argv: list[str]) -> Plan:
                    preset=preset.name if preset else None)
     specs = [spec]
     if args.suite:
-        specs = [dataclasses.replace(spec, algo=ALGOS[a], arch=r, dataset=ARCH_DATASET[r], batch_size=b,
-                                     steps=SUITE_STEPS if args.steps is None else steps,
-                                     warmup=min(spec.warmup, SUITE_WARMUP))
-                 for a, r, b in SUITES[args.suite]]
+        suite = SUITES[args.suite]
+        specs = [dataclasses.replace(spec, algo=ALGOS[x.algo], arch=x.arch, dataset=x.dataset or ARCH_DATASET[x.arch],
+                                     batch_size=x.batch_size, steps=suite.steps if args.steps is None else steps,
+                                     warmup=min(spec.warmup, suite.warmup))
+                 for x in suite.setups]
     for name, v in (("--steps", spec.steps), ("--batch-size", spec.batch_size), ("--n-critic", algo.n_critic),
                     ("--block", spec.block), ("--eval-samples", spec.eval_samples), ("--timeout", args.timeout)):
         if v <= 0:
@@ -205,6 +203,12 @@ def plan_from_args(args: argparse.Namespace, argv: list[str]) -> Plan:
     if args.ray and args.ray_address:
         raise UsageError("--ray starts a local cluster, --ray-address joins one: pass one of them")
     ray = args.ray_address or ("local" if args.ray else None)
+    try:
+        budget = parse_duration(args.budget) if args.budget is not None else None
+    except ValueError as e:
+        raise UsageError(f"--budget: {e}") from None
+    if budget and ray:
+        raise UsageError("--budget runs tasks one after another here; it does not apply to --ray")
     if ray and importlib.util.find_spec("ray") is None:
         raise UsageError("--ray needs Ray, an optional extra: pip install 'ganbench[ray]' (or pip install ray)")
 
@@ -219,7 +223,7 @@ def plan_from_args(args: argparse.Namespace, argv: list[str]) -> Plan:
     if args.suite:
         out = args.out or default_results() / f"{time.strftime('%Y%m%d-%H%M%S')}-suite-{args.suite}-{device}"
     return Plan(tuple(specs), tuple(runs), device, out, args.timeout, shlex.join([sys.executable, *argv]), seeds,
-                devices, ray, not args.no_report)
+                devices, ray, not args.no_report, budget)
 
 
 def resume_plan(run_dir: Path) -> Plan:

@@ -1,7 +1,7 @@
 """Runs the plan's tasks on Ray (--ray, --ray-address): one Ray task per (setup, seed, backend, mode, devices).
 
-Each Ray task runs runner.run_one unchanged (the worker subprocess, its timeout, its failure
-handling) in a temporary run directory on whatever node it lands on, and returns the result
+Each Ray task runs local.run_one unchanged (a worker process of its own, its timeout, its
+failure handling) in a temporary run directory on whatever node it lands on, and returns the result
 with the bytes of every file the worker wrote. The driver writes those files into the real
 run directory before handing the result to the runner, which records the row exactly as for a
 local run; so a multi-node cluster needs no shared file system. What a node does need: Ray,
@@ -32,7 +32,9 @@ import ray
 
 import backends
 import bench
-from bench.run import runner
+from bench.run import local
+from bench.run.plan import Plan, Task
+from bench.run.procs import Terminated
 from bench.run.rundir import RunDir
 
 # The two packages a node needs, shipped as Ray py_modules from wherever they are installed
@@ -50,7 +52,7 @@ def _log(msg: str) -> None:
     sys.stderr.flush()
 
 
-def _run_on_node(plan: runner.Plan, task: runner.Task, entry: backends.BackendEntry, checkpoint: bytes | None,
+def _run_on_node(plan: Plan, task: Task, entry: backends.BackendEntry, checkpoint: bytes | None,
                  omp_threads: str | None, scratch: str) -> tuple[dict, dict[str, bytes], str]:
     """The Ray task: run_one in a temporary run directory here; (result, {relative path: bytes}, node name)."""
     backends.REGISTRY[entry.name] = entry  # the driver's entry, so a backend registered only there (tests) works
@@ -66,7 +68,7 @@ def _run_on_node(plan: runner.Plan, task: runner.Task, entry: backends.BackendEn
         run_dir = RunDir(tmp / "run")
         if checkpoint is not None:  # a resumed task continues from the driver's checkpoint
             (run_dir.path / "checkpoints" / f"{task.tag}.npz").write_bytes(checkpoint)
-        result = runner.run_one(plan, run_dir, task)
+        result = local.run_one(plan, run_dir, task)
         files = {f.relative_to(run_dir.path).as_posix(): f.read_bytes()
                  for f in sorted(run_dir.path.rglob("*")) if f.is_file()}
         return result, files, socket.gethostname()
@@ -74,7 +76,7 @@ def _run_on_node(plan: runner.Plan, task: runner.Task, entry: backends.BackendEn
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _connect(plan: runner.Plan) -> bool:
+def _connect(plan: Plan) -> bool:
     """Start or join Ray; True if this call did (and so shuts it down at the end)."""
     if ray.is_initialized():  # the caller's connection (the tests start one), left as it is
         return False
@@ -112,7 +114,7 @@ def _wait(refs: list[ray.ObjectRef]) -> list[ray.ObjectRef]:
     try:
         return ray.wait(refs, num_returns=1, timeout=WAIT_S)[0]
     except SystemError as e:  # SIGTERM's (or Ctrl-C's) exception raised inside Ray's C++ wait comes wrapped
-        if isinstance(e.__cause__, (KeyboardInterrupt, runner.Terminated)):
+        if isinstance(e.__cause__, (KeyboardInterrupt, Terminated)):
             raise e.__cause__ from None
         raise
 
@@ -132,7 +134,7 @@ def _write(path: Path, data: bytes) -> None:
     tmp.replace(path)  # never a half-written checkpoint
 
 
-def _store(run_dir: RunDir, task: runner.Task, files: dict[str, bytes]) -> None:
+def _store(run_dir: RunDir, task: Task, files: dict[str, bytes]) -> None:
     """The final attempt's files into the run directory, with the job's paths made the run directory's."""
     for rel, data in files.items():
         if rel.startswith("logs/"):
@@ -140,12 +142,13 @@ def _store(run_dir: RunDir, task: runner.Task, files: dict[str, bytes]) -> None:
         if rel.endswith(".job.json"):
             job = json.loads(data)
             job.update(work_dir=str(run_dir.path / "raw"), samples_dir=str(run_dir.path / "samples"),
+                       log=str(run_dir.path / "logs" / f"{task.tag}.log"),
                        checkpoint=str(run_dir.path / "checkpoints" / f"{task.tag}.npz"))
             data = json.dumps(job).encode()
         _write(run_dir.path / rel, data)
 
 
-def _append_log(run_dir: RunDir, task: runner.Task, attempt: int, node: str, result: dict,
+def _append_log(run_dir: RunDir, task: Task, attempt: int, node: str, result: dict,
                 files: dict[str, bytes]) -> None:
     """Every attempt's worker log, under a header naming the attempt, its node and its outcome."""
     outcome = result["status"] + (f": {result['error']}" if result.get("error") else "")
@@ -154,13 +157,13 @@ def _append_log(run_dir: RunDir, task: runner.Task, attempt: int, node: str, res
         log.write(files.get(f"logs/{task.tag}.log", b""))
 
 
-def run_tasks(plan: runner.Plan, run_dir: RunDir, tasks: list[runner.Task]) -> Iterator[tuple[runner.Task, dict]]:
+def run_tasks(plan: Plan, run_dir: RunDir, tasks: list[Task]) -> Iterator[tuple[Task, dict]]:
     """Submit every task to Ray; yield (task, result) as each finishes, its files already in run_dir."""
     if not tasks:
         return
     own = _connect(plan)
     # ref -> (task, attempt, first attempt's error); kept until the task is final, so an interrupt cancels the rest
-    running: dict[ray.ObjectRef, tuple[runner.Task, int, str]] = {}
+    running: dict[ray.ObjectRef, tuple[Task, int, str]] = {}
     scratch: dict[ray.ObjectRef, str] = {}  # each task's temporary directory on its node
     try:
         # Timings must stay honest: on a CPU each task asks for every core of the smallest node (the driver's
@@ -172,7 +175,7 @@ def run_tasks(plan: runner.Plan, run_dir: RunDir, tasks: list[runner.Task]) -> I
         checkpoints = {t.tag: run_dir.path / "checkpoints" / f"{t.tag}.npz" for t in tasks}
         omp_threads = os.environ.get("OMP_NUM_THREADS")
 
-        def submit(task: runner.Task, attempt: int, first_error: str) -> None:
+        def submit(task: Task, attempt: int, first_error: str) -> None:
             ckpt = checkpoints[task.tag].read_bytes() if checkpoints[task.tag].exists() else None
             res = {"num_gpus": task.spec.devices} if plan.device == "gpu" else {"num_cpus": cpus}
             name = f"ganbench-ray-{task.tag}-{uuid.uuid4().hex[:12]}"
@@ -180,7 +183,7 @@ def run_tasks(plan: runner.Plan, run_dir: RunDir, tasks: list[runner.Task]) -> I
             running[ref], scratch[ref] = (task, attempt, first_error), name
 
         n, done = len(tasks), 0
-        unrunnable: list[tuple[runner.Task, dict]] = []  # no node could ever run them
+        unrunnable: list[tuple[Task, dict]] = []  # no node could ever run them
         for task in tasks:
             if plan.device == "gpu" and task.spec.devices > gpus:
                 msg = f"needs {task.spec.devices} GPU(s) on one node; the largest Ray node has {gpus}"

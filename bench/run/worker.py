@@ -1,15 +1,22 @@
-"""One backend, one mode, one process: `python -m bench.run.worker JOB.json`.
+"""A long-lived worker: `python -m bench.run.worker MODULE WORK_DIR` trains job after job in one process.
 
-Builds the spec's data, NumPy weights and input stream, trains through the Backend
-protocol, times each block, and writes <tag>.json (status, timings, info) and
-<tag>.npz (per-step metrics) into the job's work directory. Progress goes to stdout as
-one JSON object per line for the parent to render. With checkpoint_every, a
-framework-neutral checkpoint (weights, optimizer slots, step, metrics so far) is
-rewritten atomically; the input stream needs no state beyond the step number.
+The runner starts one per (backend, mode, device count) and hands it tasks, one tag a line
+on stdin (the job is WORK_DIR/<tag>.job.json), in the plan's order. The backend's module (and with it the framework) is
+imported once at start, and the matmul peak probe is measured once, after the first job's
+training; every job then builds its spec's data, NumPy weights and input stream, trains
+through the Backend protocol, times each block, and writes <tag>.json (status, timings,
+info) and <tag>.npz (per-step metrics) into the job's work directory. With
+checkpoint_every, a framework-neutral checkpoint (weights, optimizer slots, step, metrics
+so far) is rewritten atomically; the input stream needs no state beyond the step number.
+
+Stdout is the parent's channel alone, one JSON object a line: {"ready": s} once the
+module is imported, {"step": ...} after each block, {"done": tag} after each job. Whatever
+the framework prints goes to the job's log (stdout and stderr point there while it runs).
 """
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import os
@@ -28,15 +35,38 @@ from bench.core.nets import ARCHS, init_weights
 from bench.core.spec import RunSpec
 from bench.core.stream import InputStream
 from bench.core.timing import BlockTime, summarize
+from bench.run.environment import PARENT_ENV
 
-PARENT_ENV = "GANBENCH_PARENT_PID"  # set by the runner: the worker dies with that process
 PEAK_PROBE = {"cpu": (2048, 5), "gpu": (8192, 20)}  # (n, reps) of the fp32 matmul peak probe
 PROBE_ENV = "GANBENCH_PEAK_PROBE"  # "n,reps" instead: a cheap probe for smoke runs (the tests'); its peak reads low
 STEP, METRIC, EVAL = "__step__", "__metric__.", "__eval__."  # checkpoint keys beside the state
 
 
+_channel = sys.stdout  # to the parent: serve() makes it a copy of fd 1 and points fd 1 at the log
+_peak: dict[tuple[int, int], float] = {}  # (n, reps) -> GFLOP/s: the probe runs once per worker
+
+
 def _emit(**kw) -> None:
-    print(json.dumps(kw), flush=True)
+    _channel.write(json.dumps(kw) + "\n")
+    _channel.flush()
+
+
+def _reset_peak_rss() -> None:
+    """Linux: start this job's resident-set peak (VmHWM) afresh; elsewhere it spans the worker's jobs."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def _peak_rss_mb() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def save_checkpoint(path: Path, state: dict, step: int, metrics: dict, evals: dict) -> None:
@@ -56,6 +86,7 @@ def load_checkpoint(path: Path) -> tuple[dict, int, dict, dict]:
 
 
 def run(job: dict) -> dict:
+    _reset_peak_rss()  # the resident set at this point (the framework imported) is where the task's peak starts
     spec = RunSpec.from_json(job["spec"])
     arch = ARCHS[spec.arch]
     out_dir, tag = Path(job["work_dir"]), job["tag"]
@@ -110,7 +141,9 @@ def run(job: dict) -> dict:
         _emit(step=done, of=spec.steps, ms=times[-1].ms_per_step, d_loss=float(m["d_loss"][-1]))
 
     gpu_mb = backend.peak_memory_mb()  # the allocator's peak on a GPU, read before the probe below
-    peak_gflops = backend.matmul_gflops(*probe)  # same process, after training
+    if probe not in _peak:  # once per worker, after its first training: the device is warm by then
+        _peak[probe] = backend.matmul_gflops(*probe)
+    peak_gflops = _peak[probe]
     final = backend.export()
     if result["status"] == "ok" and not all(np.all(np.isfinite(v)) for v in final.values()):
         result.update(status="diverged", error="non-finite weights after the last step")
@@ -132,24 +165,65 @@ def run(job: dict) -> dict:
         np.savez(out_dir / f"{tag}.final.npz", **final)
     if evals["step"]:
         np.savez(out_dir / f"{tag}.evals.npz", **{k: np.asarray(v) for k, v in evals.items()})
-    result["peak_mem_mb"] = gpu_mb if gpu_mb is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_mem_mb"] = gpu_mb if gpu_mb is not None else _peak_rss_mb()
+    if gpu_mb is not None and job.get("index", 0):  # the frameworks' GPU peaks cannot be reset from here
+        result["note"] = f"peak_mem_mb: the allocator's peak over this worker's {job['index'] + 1} setups"
     return result
+
+
+def _run_job(job: dict) -> dict:
+    try:
+        return run(job)
+    except Exception as e:  # recorded as a failed row; the parent replaces this worker and goes on
+        traceback.print_exc()
+        return {"status": "failed", "error": f"{type(e).__name__}: {e}"}
+    finally:
+        gc.collect()  # the job's backend goes now (torch's follower ranks stop), not during the next job
+
+
+def _write_result(job: dict, result: dict) -> None:
+    out = Path(job["work_dir"]) / f"{job['tag']}.json"
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=1))
+    tmp.replace(out)
+
+
+def _point_output_at(fd: int) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+
+
+def serve(module: str, work_dir: Path) -> int:
+    """Import `module`, then run the jobs whose tags come on stdin until it closes."""
+    global _channel
+    _channel = os.fdopen(os.dup(1), "w")
+    home = os.dup(2)  # the worker's own log, between jobs
+    _point_output_at(home)
+    t0 = time.perf_counter()
+    try:
+        importlib.import_module(module)
+    except ImportError:  # each job then reports it (run() imports again) as unavailable
+        traceback.print_exc()
+    _emit(ready=time.perf_counter() - t0)
+    for index, line in enumerate(sys.stdin):
+        job = {**json.loads((work_dir / f"{line.strip()}.job.json").read_text()), "index": index}
+        with open(job["log"], "a") as log:
+            _point_output_at(log.fileno())
+            try:
+                result = _run_job(job)
+            finally:
+                _point_output_at(home)
+        _write_result(job, result)
+        _emit(done=job["tag"], status=result["status"])
+    return 0
 
 
 def main(argv: list[str]) -> int:
     if PARENT_ENV in os.environ:
         die_with(int(os.environ[PARENT_ENV]))
-    job = json.loads(Path(argv[0]).read_text())
-    out = Path(job["work_dir"]) / f"{job['tag']}.json"
-    try:
-        result = run(job)
-    except Exception as e:  # recorded as a failed row; the parent keeps going
-        traceback.print_exc()
-        result = {"status": "failed", "error": f"{type(e).__name__}: {e}"}
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=1))
-    tmp.replace(out)
-    return 0 if result["status"] == "ok" else 1
+    return serve(argv[0], Path(argv[1]))
 
 
 if __name__ == "__main__":
