@@ -30,8 +30,9 @@ import bench
 from bench import CODE_ROOT
 from bench.core import data as datasets
 from bench.core.nets import ARCHS
+from bench.core.schema import SCHEMA_VERSION
 from bench.core.spec import RunSpec
-from bench.run.rundir import LOSS_COLUMNS, TIMING_COLUMNS, RunDir
+from bench.run.rundir import BLOCK_COLUMNS, LOSS_COLUMNS, TIMING_COLUMNS, RunDir
 from bench.run.worker import PARENT_ENV
 
 
@@ -47,17 +48,19 @@ class Plan:
     devices: tuple[int, ...] = (1,)  # data-parallel device counts, each its own row
     ray: str | None = None  # None: tasks run here one after another; "local" or a cluster address: on Ray
     report: bool = True  # build report.md and its plots at the end (`run_bench.py report DIR` can later)
+    repeats: int = 1  # rounds of every task, interleaved: round 0 trains, later rounds only time blocks
 
     def to_dict(self) -> dict:
         return {"specs": [json.loads(s.to_json()) for s in self.specs], "runs": self.runs, "device": self.device,
                 "out": str(self.out), "timeout": self.timeout, "command": self.command, "seeds": self.seeds,
-                "devices": self.devices, "ray": self.ray, "report": self.report}
+                "devices": self.devices, "ray": self.ray, "report": self.report, "repeats": self.repeats}
 
     @classmethod
     def from_dict(cls, d: dict) -> Plan:
         specs = tuple(RunSpec.from_json(json.dumps(s)) for s in d["specs"])
         return cls(specs, tuple(map(tuple, d["runs"])), d["device"], Path(d["out"]), d["timeout"], d["command"],
-                   tuple(d["seeds"]), tuple(d.get("devices", (1,))), d.get("ray"), d.get("report", True))
+                   tuple(d["seeds"]), tuple(d.get("devices", (1,))), d.get("ray"), d.get("report", True),
+                   d.get("repeats", 1))
 
 
 def gpus() -> list[str]:
@@ -104,6 +107,7 @@ def _git_commit() -> str:
 
 def environment(plan: Plan) -> dict:
     return {
+        "schema_version": SCHEMA_VERSION,
         "command": plan.command,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
@@ -186,25 +190,39 @@ def _wait(proc: subprocess.Popen, heard: list[float], stall_s: float) -> None:
 
 @dataclass(frozen=True)
 class Task:
-    """One worker process: a (backend, mode) trained from one seed."""
+    """One worker process: a (backend, mode) trained from one seed, in one round of the repeats."""
 
     backend: str
     mode: str
     spec: RunSpec
     tag: str
+    repeat: int = 0
+
+
+REPEAT_BLOCKS = 5  # timed blocks of a timing-only round, after its warm-up
+
+
+def timing_round(spec: RunSpec) -> RunSpec:
+    """A later round's spec: warm up and time REPEAT_BLOCKS blocks, no evaluations or checkpoints.
+    Its losses are round 0's first steps again (the same stream), so they are not recorded."""
+    return dataclasses.replace(spec, steps=min(spec.steps, spec.warmup + REPEAT_BLOCKS * spec.block),
+                               eval_every=0, checkpoint_every=0)
 
 
 def tasks(plan: Plan) -> list[Task]:
-    """Every (setup, seed, backend, mode, devices); tags name only what varies, e.g. torch-eager."""
+    """Every (setup, seed, backend, mode, devices), round after round (A B C A B C ...), so that
+    each round's step times are taken side by side; tags name only what varies, e.g. torch-eager."""
     out = []
-    for spec in plan.specs:
-        setup = f"{spec.algo.name}-{spec.arch}-b{spec.batch_size}-" if len(plan.specs) > 1 else ""
-        for seed in plan.seeds:
-            for b, m in plan.runs:
-                for n in plan.devices:
-                    tag = (setup + f"{b}-{m}" + (f"-seed{seed}" if len(plan.seeds) > 1 else "")
-                           + (f"-{n}dev" if plan.devices != (1,) else ""))
-                    out.append(Task(b, m, dataclasses.replace(spec, seed=seed, devices=n), tag))
+    for r in range(plan.repeats):
+        for spec in plan.specs:
+            setup = f"{spec.algo.name}-{spec.arch}-b{spec.batch_size}-" if len(plan.specs) > 1 else ""
+            for seed in plan.seeds:
+                for b, m in plan.runs:
+                    for n in plan.devices:
+                        tag = (setup + f"{b}-{m}" + (f"-seed{seed}" if len(plan.seeds) > 1 else "")
+                               + (f"-{n}dev" if plan.devices != (1,) else "") + (f"-r{r}" if r else ""))
+                        s = dataclasses.replace(spec, seed=seed, devices=n)
+                        out.append(Task(b, m, timing_round(s) if r else s, tag, r))
     return out
 
 
@@ -259,14 +277,19 @@ def record(plan: Plan, run_dir: RunDir, task: Task, result: dict) -> dict:
     s, tag = task.spec, task.tag
     base = {"backend": task.backend, "mode": task.mode, "algo": s.algo.name, "arch": s.arch,
             "dataset": s.dataset, "batch_size": s.batch_size, "devices": s.devices, "seed": s.seed}
+    if result.get("blocks"):
+        timed_from = result.get("resumed_from", 0) + s.warmup
+        run_dir.append("blocks.csv", BLOCK_COLUMNS, [
+            {**base, "repeat": task.repeat, "start": start, "steps": n, "ms_per_step": 1000 * sec / n,
+             "timed": int(start >= timed_from)} for start, n, sec in result["blocks"]])
     raw = run_dir.path / "raw" / f"{tag}.npz"
-    if raw.exists():
+    if raw.exists() and not task.repeat:
         m = np.load(raw)
         rows = [{**base, "step": int(i), **{k: float(m[k][i]) for k in m.files if k != "step"}} for i in m["step"]]
         run_dir.append("losses.csv", LOSS_COLUMNS, rows)
     info, t = result.get("info", {}), result.get("timing", {})
     framework = backends.entry(task.backend).framework
-    row = {**base, "status": result["status"], "steps": result.get("steps_done", 0),
+    row = {**base, "repeat": task.repeat, "status": result["status"], "steps": result.get("steps_done", 0),
            "per_device_batch": s.batch_size // s.devices,
            "device": info.get("device_name", plan.device), "framework": framework,
            "framework_version": info.get("framework_version", _version(framework)),
@@ -277,6 +300,8 @@ def record(plan: Plan, run_dir: RunDir, task: Task, result: dict) -> dict:
         row.update(t)
         row["samples_per_s"] = s.batch_size * s.algo.n_critic / (t["step_ms_median"] / 1000)
     run_dir.append("timings.csv", TIMING_COLUMNS, [row])
+    if task.repeat:  # a timing round: its samples and scores would be round 0's early steps again
+        return row
     from bench.analysis import quality  # POT and the classifier load only once there is something to score
 
     scores = quality.score_run(run_dir.path, task.backend, task.mode, s, tag)
@@ -291,25 +316,6 @@ def record(plan: Plan, run_dir: RunDir, task: Task, result: dict) -> dict:
     return row
 
 
-def _fmt(v: str) -> str:
-    """CSV cells as a person reads them: measurements to 2 decimals, names and integers as is."""
-    try:
-        return v if v.lstrip("-").isdigit() else f"{float(v):.2f}"
-    except ValueError:
-        return v
-
-
-def summary_table(rows: list[dict], suite: bool = False, multi_device: bool = False) -> str:
-    cols = (("algo", "arch", "batch_size") * suite + ("backend", "mode")
-            + ("devices", "per_device_batch") * multi_device
-            + ("seed", "status", "compile_s", "step_ms_median", "step_ms_min", "step_ms_max")
-            + ("speedup_vs_1",) * multi_device + ("achieved_gflops", "pct_of_peak", "peak_mem_mb"))
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for r in rows:
-        lines.append("| " + " | ".join(_fmt(r.get(c, "")) for c in cols) + " |")
-    return "\n".join(lines)
-
-
 class Terminated(Exception):
     """SIGTERM, turned into an exception so the run is closed like on Ctrl-C."""
 
@@ -318,19 +324,19 @@ def _on_sigterm(signum, frame):
     raise Terminated
 
 
-def _key(backend: str, mode: str, algo: str, arch: str, batch_size, seed, devices=1) -> tuple:
-    return backend, mode, algo, arch, int(batch_size), int(seed), int(devices or 1)
+def _key(backend: str, mode: str, algo: str, arch: str, batch_size, seed, devices=1, repeat=0) -> tuple:
+    return backend, mode, algo, arch, int(batch_size), int(seed), int(devices or 1), int(repeat or 0)
 
 
 def _task_key(task: Task) -> tuple:
     s = task.spec
-    return _key(task.backend, task.mode, s.algo.name, s.arch, s.batch_size, s.seed, s.devices)
+    return _key(task.backend, task.mode, s.algo.name, s.arch, s.batch_size, s.seed, s.devices, task.repeat)
 
 
 def _row_key(r: dict, devices: bool = True) -> tuple:
-    """_key of a timings.csv row; devices=False: the key of its one-device twin."""
+    """_key of a timings.csv row; devices=False: the key of its one-device twin (same round)."""
     return _key(r["backend"], r["mode"], r["algo"], r["arch"], r["batch_size"], r["seed"],
-                r.get("devices") if devices else 1)
+                r.get("devices") if devices else 1, r.get("repeat"))
 
 
 def _timing_rows(path: Path) -> list[dict]:
@@ -422,18 +428,19 @@ def execute(plan: Plan, resume: bool = False) -> int:
     run_dir.write_json("env.json", env)
     rows = _timing_rows(run_dir.path)
     suite = len(plan.specs) > 1
-    table = summary_table(rows, suite, plan.devices != (1,))
     spec = plan.specs[0]
     head = (f"# suite: {len(plan.specs)} setups, {spec.steps} steps each" if suite else
             f"# {spec.algo.name} / {spec.arch} / {spec.dataset}: {spec.steps} steps, batch {spec.batch_size}"
             + (f" (preset {spec.preset})" if spec.preset else ""))
     head += f", seeds {','.join(map(str, plan.seeds))}, {plan.device}"
-    head += f", devices {','.join(map(str, plan.devices))}\n\n" if plan.devices != (1,) else "\n\n"
-    (plan.out / "summary.md").write_text(head + table + "\n")
-    print(table)
-    if plan.report:
-        from bench.analysis import report
+    head += f", devices {','.join(map(str, plan.devices))}" if plan.devices != (1,) else ""
+    head += f", {plan.repeats} interleaved rounds\n\n" if plan.repeats > 1 else "\n\n"
+    from bench.analysis import report  # pandas and the plots only now: the CLI starts fast
 
+    text = head + report.summary([plan.out])
+    (plan.out / "summary.md").write_text(text)
+    print(text)
+    if plan.report:
         print(f"\nresults in {plan.out}; report: {report.build([plan.out], plan.out)}")
     else:
         print(f"\nresults in {plan.out}; build the report with: python run_bench.py report {plan.out}")

@@ -1,0 +1,109 @@
+"""Medians and ratios of step times with 95% intervals: a bootstrap over rounds and blocks.
+
+A measurement is a list of rounds (a process that trained or timed one backend and mode),
+each a 1-D array of per-block ms/step. The bootstrap resamples rounds with replacement,
+then the blocks within each drawn round, and takes the median of what it drew: drift
+between rounds (the machine's state) and noise between blocks both widen the interval.
+Ratios taken side by side (`paired=True`, the same rounds of one interleaved run) draw
+the same round indices for both sides, so a slow moment of the machine cancels out.
+
+Pure NumPy and seeded, so a report reads the same every time it is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+LEVEL = 0.95
+DRAWS = 2000
+SEED = 0
+
+Rounds = Sequence[np.ndarray]
+
+
+@dataclass(frozen=True)
+class Interval:
+    value: float  # the estimate on all the data
+    lo: float  # NaN where the data cannot give an interval (fewer than two blocks)
+    hi: float
+
+    @property
+    def known(self) -> bool:
+        return not (np.isnan(self.lo) or np.isnan(self.hi))
+
+    def excludes(self, x: float) -> bool:
+        return self.known and not self.lo <= x <= self.hi
+
+    def __str__(self) -> str:
+        return f"{self.value:.3g} [{self.lo:.3g}, {self.hi:.3g}]" if self.known else f"{self.value:.3g} [n/a]"
+
+
+def _rounds(rounds: Rounds) -> list[np.ndarray]:
+    out = [np.asarray(r, dtype=np.float64).ravel() for r in rounds]
+    out = [r[np.isfinite(r)] for r in out]
+    return [r for r in out if r.size]
+
+
+def _pooled_median(rounds: list[np.ndarray]) -> float:
+    return float(np.median(np.concatenate(rounds)))
+
+
+def _draw(rounds: list[np.ndarray], picks: np.ndarray, rng: np.random.Generator) -> float:
+    """The median of one bootstrap sample: rounds `picks`, each with its blocks resampled."""
+    return _pooled_median([rounds[k][rng.integers(rounds[k].size, size=rounds[k].size)] for k in picks])
+
+
+def _interval(value: float, draws: np.ndarray, level: float) -> Interval:
+    tail = 100 * (1 - level) / 2
+    lo, hi = np.percentile(draws, [tail, 100 - tail])
+    return Interval(value, float(lo), float(hi))
+
+
+def _too_few(*sides: list[np.ndarray]) -> bool:
+    return any(sum(r.size for r in s) < 2 for s in sides)
+
+
+def median(rounds: Rounds, level: float = LEVEL, draws: int = DRAWS, seed: int = SEED) -> Interval:
+    """The median ms/step over every block of every round, with its bootstrap interval."""
+    rs = _rounds(rounds)
+    if not rs:
+        return Interval(float("nan"), float("nan"), float("nan"))
+    value = _pooled_median(rs)
+    if _too_few(rs):
+        return Interval(value, float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    boot = np.array([_draw(rs, rng.integers(len(rs), size=len(rs)), rng) for _ in range(draws)])
+    return _interval(value, boot, level)
+
+
+def ratio(num: Rounds, den: Rounds, paired: bool = False, level: float = LEVEL, draws: int = DRAWS,
+          seed: int = SEED) -> Interval:
+    """median(num) / median(den) with its interval. paired: round i of num ran beside round i
+    of den (an interleaved run), so both draw the same rounds; rounds that only one side has
+    (a failed repeat) make it unpaired."""
+    a, b = _rounds(num), _rounds(den)
+    if not a or not b:
+        return Interval(float("nan"), float("nan"), float("nan"))
+    value = _pooled_median(a) / _pooled_median(b)
+    if _too_few(a, b):
+        return Interval(value, float("nan"), float("nan"))
+    paired = paired and len(a) == len(b)
+    rng = np.random.default_rng(seed)
+    boot = np.empty(draws)
+    for i in range(draws):
+        pa = rng.integers(len(a), size=len(a))
+        pb = pa if paired else rng.integers(len(b), size=len(b))
+        boot[i] = _draw(a, pa, rng) / _draw(b, pb, rng)
+    return _interval(value, boot, level)
+
+
+def verdict(r: Interval, slower: str = "slower", faster: str = "faster") -> str:
+    """For a time ratio new/base: a difference only when the interval excludes 1."""
+    if not r.known:
+        return "unknown (too few blocks)"
+    if not r.excludes(1.0):
+        return "same within noise"
+    return slower if r.lo > 1 else faster
