@@ -14,7 +14,7 @@ from pathlib import Path
 import backends
 from bench import default_results
 from bench.core import data as datasets
-from bench.core import presets
+from bench.core import presets, schema
 from bench.core.nets import ARCHS
 from bench.core.spec import ALGOS, RunSpec
 from bench.run.runner import Plan, execute, gpu_name, gpus, to_retry
@@ -288,7 +288,11 @@ def report_main(argv: list[str]) -> int:
         return 2
     from bench.analysis import report  # matplotlib and friends only when asked for
 
-    print(report.build(args.dirs, args.out or args.dirs[0]))
+    try:
+        print(report.build(args.dirs, args.out or args.dirs[0]))
+    except schema.UnknownSchema as e:
+        print(f"run_bench.py report: error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 
