@@ -108,8 +108,8 @@ def load_runs(run_dirs: list[Path]) -> list[Run]:
         specs = _specs(env)
         tables = {n: _read_csv(d / f"{n}.csv") for n in TABLES}
         tables = {n: t if t.empty else _with_setup(t, label, specs) for n, t in tables.items()}
-        if "repeat" not in tables["timings"]:  # before schema 2 every row was its own (only) round
-            tables["timings"]["repeat"] = 0
+        t = tables["timings"]  # before schema 2 every row was its own (only) round
+        t["repeat"] = pd.to_numeric(t["repeat"], errors="coerce").fillna(0).astype(int) if "repeat" in t else 0
         runs.append(Run(d, label, env, specs, tables, version))
     return runs
 

@@ -115,10 +115,13 @@ def version(run_dir: Path, env: dict) -> int:
 
 
 def markdown() -> str:
-    """Every table's columns as the README lists them (tests keep the README in step)."""
-    out = []
+    """The README's column list: each table's columns in order, then every column once with its
+    unit and meaning (tests keep the README in step with this)."""
+    out = [f"* `{table}`: {', '.join(c.name for c in cols)}" for table, cols in TABLES.items()]
+    out += ["", "| column | unit | meaning | in |", "|---|---|---|---|"]
+    seen: dict[Column, list[str]] = {}
     for table, cols in TABLES.items():
-        out.append(f"`{table}`\n\n| column | unit | meaning |\n|---|---|---|")
-        out += [f"| `{c.name}` | {c.unit} | {c.meaning} |" for c in cols]
-        out.append("")
-    return "\n".join(out)
+        for c in cols:
+            seen.setdefault(c, []).append(table.removesuffix(".csv"))
+    out += [f"| `{c.name}` | {c.unit} | {c.meaning} | {', '.join(t)} |" for c, t in seen.items()]
+    return "\n".join(out) + "\n"
