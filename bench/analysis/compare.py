@@ -36,6 +36,14 @@ def _rounds(run: report.Run) -> dict[tuple, dict[tuple, np.ndarray]]:
     return {k[1:]: v for k, v in report.step_rounds(t, run.tables["blocks"]).items()}
 
 
+def unmatched(base: report.Run, new: report.Run) -> str:
+    """The rows only one of the runs has, in a sentence ("" when every row matched)."""
+    a, b = (set(_rounds(r)) for r in (base, new))
+    parts = [f"only in {r.label}: " + ", ".join(" ".join(k[1:]) for k in sorted(x - y))
+             for r, x, y in ((base, a, b), (new, b, a)) if x - y]
+    return "; ".join(parts) + ".\n\n" if parts else ""
+
+
 def speed_table(base: report.Run, new: report.Run, max_slowdown: float | None) -> tuple[pd.DataFrame, list]:
     """One row per matched (setup, backend, mode), and the (label, ratio) of each for the figure."""
     a, b = _rounds(base), _rounds(new)
@@ -137,13 +145,14 @@ def ratio_figure(ratios: list, path: Path, max_slowdown: float | None, title: st
         color = "tab:gray" if not r.excludes(1.0) else ("tab:red" if r.lo > 1 else "tab:green")
         err = [[r.value - r.lo], [r.hi - r.value]] if r.known else None
         ax.errorbar(r.value, i, xerr=err, fmt="o", color=color, capsize=3)
+    ax.set_xscale("log")  # 2x faster and 2x slower lie equally far from 1
     ax.axvline(1.0, color="black", lw=0.8)
     if max_slowdown is not None:
         ax.axvline(1 + max_slowdown / 100, color="tab:red", lw=0.8, ls="--", label=f"+{max_slowdown:g}%")
         ax.legend(loc="best")
     ax.set_yticks(y, [label for label, _ in ratios])
     ax.invert_yaxis()
-    ax.set_xlabel("step time new / base, median with 95% interval (red: slower, green: faster, grey: noise)")
+    ax.set_xlabel("step time new / base: median, 95% interval")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -159,15 +168,16 @@ def compare(base_dir: Path, new_dir: Path, out: Path, max_slowdown: float | None
     speed, ratios = speed_table(base, new, max_slowdown)
     failed = bool(max_slowdown is not None and not speed.empty and (speed.iloc[:, -1] == "FAIL").any())
     figure = out / "compare.png"
-    title = f"{base.path.name} -> {new.path.name}"
+    title = f"base {base.label} ({base.path.name}) → new {new.label} ({new.path.name})"
     if ratios:
         ratio_figure(ratios, figure, max_slowdown, title)
     md = [f"# compare: base {base.label} ({base.path}) → new {new.label} ({new.path})\n\n",
           "## Step time\n\nnew / base of the median ms per generator step, 95% bootstrap interval over each run's "
-          "rounds and blocks; faster or slower only when the interval excludes 1"
+          "rounds and blocks (runs before results schema 2 kept one median per row: no interval); faster or "
+          "slower only when the interval excludes 1 (the figure: red slower, green faster, grey within noise)"
           + (f"; FAIL where the whole interval is above {1 + max_slowdown / 100:g}" if max_slowdown is not None
              else "") + ".\n\n",
-          report.markdown(speed, "no setup, backend and mode in common"),
+          report.markdown(speed, "no setup, backend and mode in common"), "\n", unmatched(base, new),
           f"\n![ratios]({figure.name})\n\n" if ratios else "\n",
           "## Losses\n\n", report.markdown(loss_table(base, new), "no losses in common"),
           "\n## Quality (final values)\n\n", report.markdown(quality_table(base, new), "not scored in both"),

@@ -116,7 +116,7 @@ def ratio(num: Rounds, den: Rounds, paired: bool = False, level: float = LEVEL, 
 def verdict(r: Interval, slower: str = "slower", faster: str = "faster") -> str:
     """For a time ratio new/base: a difference only when the interval excludes 1."""
     if not r.known:
-        return "unknown (too few blocks)"
+        return "unknown: no interval (one value)"
     if not r.excludes(1.0):
         return "same within noise"
     return slower if r.lo > 1 else faster
