@@ -199,6 +199,7 @@ def timing_table(timings: pd.DataFrame, blocks: pd.DataFrame | None = None) -> p
         row = {"run": run, "backend": backend, "mode": mode, "device": g["device"].iloc[0],
                "status": "/".join(dict.fromkeys(g["status"].astype(str))), "seeds": g["seed"].nunique(),
                "rounds": len(rounds.get(key, {})), MEDIAN_CI: str(medians[key]) if key in medians else "",
+               "timed_steps": int(pd.to_numeric(g["timed_steps"], errors="coerce").sum()) if "timed_steps" in g else "",
                VS_FASTEST: "", "verdict": ""}
         if key in rounds and best is not None:
             r = step_ratio(rounds[key], rounds[best])
@@ -413,8 +414,8 @@ def run_figures(fig: RunFigure, runs: list[Run], out_dir: Path) -> str:
 
 # ---- the closing summary: the three answers ---------------------------------------------------
 
-SUMMARY_COLUMNS = ("backend", "mode", "status", "rounds", MEDIAN_CI, VS_FASTEST, "verdict", "compile_s",
-                   "achieved_gflops")
+SUMMARY_COLUMNS = ("backend", "mode", "status", "rounds", "timed_steps", MEDIAN_CI, VS_FASTEST, "verdict",
+                   "compile_s", "achieved_gflops")
 
 
 def _label(key: tuple, runs: int) -> str:

@@ -234,8 +234,7 @@ def plan_from_args(args: argparse.Namespace, argv: list[str]) -> Plan:
         raise UsageError(f"--warmup {spec.warmup} covers every --block {spec.block} of --steps {spec.steps}: "
                          f"no block would be timed; --block at most {spec.steps - spec.warmup} works with "
                          f"--warmup {spec.warmup}, {works}")
-    repeats = args.repeats if args.repeats is not None else (
-        REPEATS if spec.steps >= REPEATS_FROM_STEPS and not args.suite else 1)
+    repeats = args.repeats if args.repeats is not None else REPEATS if spec.steps >= REPEATS_FROM_STEPS else 1
     if repeats < 1:
         raise UsageError(f"--repeats must be positive, got {repeats}")
     for s in specs:
