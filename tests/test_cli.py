@@ -131,6 +131,7 @@ def test_suite_plans_every_setup_and_mode(tmp_path, suite, n, archs):
     assert len(plan.specs) == n and {s.arch for s in plan.specs} == archs
     assert {s.batch_size for s in plan.specs} == set(cli.SUITE_BATCHES)
     assert len(plan.runs) == sum(len(e.modes) for e in backends.REGISTRY.values())
+    assert plan.repeats == 1  # 40 steps a setup: too short for timing rounds to be cheap beside them
 
 
 def test_progress_in_a_log_prints_each_quarter_and_at_least_every_minute(monkeypatch, capsys):

@@ -234,7 +234,8 @@ def plan_from_args(args: argparse.Namespace, argv: list[str]) -> Plan:
         raise UsageError(f"--warmup {spec.warmup} covers every --block {spec.block} of --steps {spec.steps}: "
                          f"no block would be timed; --block at most {spec.steps - spec.warmup} works with "
                          f"--warmup {spec.warmup}, {works}")
-    repeats = args.repeats if args.repeats is not None else REPEATS if spec.steps >= REPEATS_FROM_STEPS else 1
+    long_run = min(s.steps for s in specs) >= REPEATS_FROM_STEPS
+    repeats = args.repeats if args.repeats is not None else REPEATS if long_run else 1
     if repeats < 1:
         raise UsageError(f"--repeats must be positive, got {repeats}")
     for s in specs:
