@@ -44,13 +44,15 @@ def unmatched(base: report.Run, new: report.Run) -> str:
     return "; ".join(parts) + ".\n\n" if parts else ""
 
 
-def speed_table(base: report.Run, new: report.Run, max_slowdown: float | None) -> tuple[pd.DataFrame, list]:
-    """One row per matched (setup, backend, mode), and the (label, ratio) of each for the figure."""
+def speed_table(base: report.Run, new: report.Run, max_slowdown: float | None) -> tuple[pd.DataFrame, list, bool]:
+    """One row per matched (setup, backend, mode), the (label, ratio) of each for the figure, and
+    whether a row failed the max_slowdown gate."""
     a, b = _rounds(base), _rounds(new)
-    rows, ratios = [], []
+    rows, ratios, failed = [], [], False
     for key in (k for k in a if k in b):
         r = report.step_ratio(b[key], a[key])
         gate = max_slowdown is not None and r.known and r.lo > 1 + max_slowdown / 100
+        failed |= gate
         rows.append({**dict(zip(MATCH, key, strict=True)),
                      f"{base.label} ms/step [95% CI]": str(stats.median(list(a[key].values()))),
                      f"{new.label} ms/step [95% CI]": str(stats.median(list(b[key].values()))),
@@ -58,7 +60,7 @@ def speed_table(base: report.Run, new: report.Run, max_slowdown: float | None) -
                      **({f"slower by > {max_slowdown:g}%": "FAIL" if gate else ""} if max_slowdown is not None
                         else {})})
         ratios.append((" ".join(key[1:]) if len({k[0] for k in a}) == 1 else " ".join(key), r))
-    return pd.DataFrame(rows), ratios
+    return pd.DataFrame(rows), ratios, failed
 
 
 def _same_versions(base: report.Run, new: report.Run) -> bool:
@@ -165,8 +167,7 @@ def compare(base_dir: Path, new_dir: Path, out: Path, max_slowdown: float | None
     failed the --max-slowdown gate."""
     base, new = report.load_runs([base_dir, new_dir])
     out.mkdir(parents=True, exist_ok=True)
-    speed, ratios = speed_table(base, new, max_slowdown)
-    failed = bool(max_slowdown is not None and not speed.empty and (speed.iloc[:, -1] == "FAIL").any())
+    speed, ratios, failed = speed_table(base, new, max_slowdown)
     figure = out / "compare.png"
     title = f"base {base.label} ({base.path.name}) → new {new.label} ({new.path.name})"
     if ratios:
