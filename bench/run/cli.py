@@ -89,13 +89,13 @@ def parser() -> argparse.ArgumentParser:
     a("--ray", action="store_true", help="run every (setup, seed, backend, mode, devices) as a task on a Ray "
       "cluster started here (pip install ray)")
     a("--ray-address", metavar="ADDR", help="like --ray, on the existing cluster at ADDR (e.g. ray://head:10001)")
-    a("--warmup", type=int, help="first generator iterations left out of step-time statistics (default: "
-      f"{WARMUP}, or about half the blocks of a shorter run)")
-    a("--block", type=int, help=f"generator iterations per timed call into a backend (default: {BLOCK}, or "
-      "about a quarter of a shorter run)")
+    a("--warmup", type=int, help="first generator iterations left out of step-time statistics; when not "
+      f"given: {WARMUP}, or about half the blocks of a shorter run")
+    a("--block", type=int, help=f"generator iterations per timed call into a backend; when not given: {BLOCK}, "
+      "or about a quarter of a shorter run")
     a("--repeats", type=int, help="rounds of every backend and mode, interleaved (A B C A B C ...) so that step-time "
       "ratios are taken side by side: the first trains and is scored, the others only time warm-up plus "
-      f"a few blocks (default: {REPEATS} for runs of {REPEATS_FROM_STEPS}+ steps, else 1)")
+      f"a few blocks; when not given: {REPEATS} for runs of {REPEATS_FROM_STEPS}+ steps, else 1")
     a("--n-critic", type=int, help="critic updates per generator iteration (default: the algorithm's)")
     a("--gp-lambda", type=float, help="gradient-penalty weight (wgan_gp; default 10)")
     a("--clip", type=float, help="critic weight clip (wgan; default 0.01)")
