@@ -173,7 +173,8 @@ def compare(base_dir: Path, new_dir: Path, out: Path, max_slowdown: float | None
     if ratios:
         ratio_figure(ratios, figure, max_slowdown, title)
     md = [f"# compare: base {base.label} ({base.path}) → new {new.label} ({new.path})\n\n",
-          "## Step time\n\nnew / base of the median ms per generator step, 95% bootstrap interval over each run's "
+          "## Step time\n\nnew / base of the ms per generator step (each round's median, averaged over rounds), "
+          "95% bootstrap interval over each run's "
           "rounds and blocks (runs before results schema 2 kept one median per row: no interval); faster or "
           "slower only when the interval excludes 1 (the figure: red slower, green faster, grey within noise)"
           + (f"; FAIL where the whole interval is above {1 + max_slowdown / 100:g}" if max_slowdown is not None

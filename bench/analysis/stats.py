@@ -1,11 +1,13 @@
 """Medians and ratios of step times with 95% intervals: a bootstrap over rounds and blocks.
 
 A measurement is a list of rounds (a process that trained or timed one backend and mode),
-each a 1-D array of per-block ms/step. The bootstrap resamples rounds with replacement,
-then the blocks within each drawn round, and takes the median of what it drew: drift
-between rounds (the machine's state) and noise between blocks both widen the interval.
-Ratios taken side by side (`paired=True`, the same rounds of one interleaved run) draw
-the same round indices for both sides, so a slow moment of the machine cancels out.
+each a 1-D array of per-block ms/step. Each round counts once, however many blocks it has
+(a training round has hundreds, a timing round a few): the estimate is the mean of the
+rounds' medians. The bootstrap resamples rounds with replacement, then the blocks within
+each drawn round, so drift between rounds (the machine's state) and noise between blocks
+both widen the interval. Ratios taken side by side (`paired=True`, the same rounds of one
+interleaved run) are the geometric mean of the per-round ratios, and the bootstrap draws
+the same rounds for both sides, so a slow moment of the machine cancels out.
 
 Pure NumPy and seeded, so a report reads the same every time it is built.
 """
@@ -47,13 +49,14 @@ def _rounds(rounds: Rounds) -> list[np.ndarray]:
     return [r for r in out if r.size]
 
 
-def _pooled_median(rounds: list[np.ndarray]) -> float:
-    return float(np.median(np.concatenate(rounds)))
+def _medians(rounds: list[np.ndarray]) -> np.ndarray:
+    return np.array([np.median(r) for r in rounds])
 
 
 def _draws(rounds: list[np.ndarray], picks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The median of each bootstrap sample: row i of picks names its rounds (with repeats), each
-    with its blocks resampled. Rounds are padded with NaN to one length, so all draws are one array."""
+    """(draws, rounds) medians of bootstrap samples: row i of picks names the rounds drawn (with
+    repeats), each with its blocks resampled. Rounds are padded with NaN to one length, so all
+    draws are one array."""
     n = np.array([r.size for r in rounds])
     padded = np.full((len(rounds), n.max()), np.nan)
     for i, r in enumerate(rounds):
@@ -62,7 +65,7 @@ def _draws(rounds: list[np.ndarray], picks: np.ndarray, rng: np.random.Generator
     slot = np.arange(n.max())
     vals = padded[picks[..., None], (rng.random((*picks.shape, n.max())) * sizes).astype(int)]
     vals[np.broadcast_to(slot >= sizes, vals.shape)] = np.nan  # a short round draws only its own size
-    return _row_medians(vals.reshape(len(picks), -1))
+    return _row_medians(vals.reshape(-1, n.max())).reshape(picks.shape)
 
 
 def _row_medians(x: np.ndarray) -> np.ndarray:
@@ -84,33 +87,39 @@ def _too_few(*sides: list[np.ndarray]) -> bool:
 
 
 def median(rounds: Rounds, level: float = LEVEL, draws: int = DRAWS, seed: int = SEED) -> Interval:
-    """The median ms/step over every block of every round, with its bootstrap interval."""
+    """The mean of the rounds' median ms/step, with its bootstrap interval."""
     rs = _rounds(rounds)
     if not rs:
         return Interval(float("nan"), float("nan"), float("nan"))
-    value = _pooled_median(rs)
+    value = float(_medians(rs).mean())
     if _too_few(rs):
         return Interval(value, float("nan"), float("nan"))
     rng = np.random.default_rng(seed)
-    return _interval(value, _draws(rs, rng.integers(len(rs), size=(draws, len(rs))), rng), level)
+    boot = _draws(rs, rng.integers(len(rs), size=(draws, len(rs))), rng).mean(axis=1)
+    return _interval(value, boot, level)
 
 
 def ratio(num: Rounds, den: Rounds, paired: bool = False, level: float = LEVEL, draws: int = DRAWS,
           seed: int = SEED) -> Interval:
-    """median(num) / median(den) with its interval. paired: round i of num ran beside round i
-    of den (an interleaved run), so both draw the same rounds; rounds that only one side has
-    (a failed repeat) make it unpaired."""
+    """num's time over den's with its interval. paired: round i of num ran beside round i of
+    den (an interleaved run): the geometric mean of the per-round ratios, both sides drawing the
+    same rounds; rounds that only one side has (a failed repeat) make it unpaired: the ratio of
+    the two means of round medians."""
     a, b = _rounds(num), _rounds(den)
     if not a or not b:
         return Interval(float("nan"), float("nan"), float("nan"))
-    value = _pooled_median(a) / _pooled_median(b)
+    paired = paired and len(a) == len(b)
+
+    def estimate(ma: np.ndarray, mb: np.ndarray) -> np.ndarray:  # (..., rounds) medians -> ratios
+        return np.exp(np.log(ma / mb).mean(axis=-1)) if paired else ma.mean(axis=-1) / mb.mean(axis=-1)
+
+    value = float(estimate(_medians(a), _medians(b)))
     if _too_few(a, b):
         return Interval(value, float("nan"), float("nan"))
-    paired = paired and len(a) == len(b)
     rng = np.random.default_rng(seed)
     pa = rng.integers(len(a), size=(draws, len(a)))
     pb = pa if paired else rng.integers(len(b), size=(draws, len(b)))
-    return _interval(value, _draws(a, pa, rng) / _draws(b, pb, rng), level)
+    return _interval(value, estimate(_draws(a, pa, rng), _draws(b, pb, rng)), level)
 
 
 def verdict(r: Interval, slower: str = "slower", faster: str = "faster") -> str:
