@@ -2,6 +2,7 @@
 
     ganbench run --backends torch,tf,jax --algo wgan_gp    # also: python run_bench.py ...
     ganbench report DIR [DIR ...]
+    ganbench compare BASE NEW [--max-slowdown PCT]          # also: python run_bench.py compare ...
     ganbench evidence | overhead | profile-step | gpu-run  # the measuring tools
 """
 
@@ -14,6 +15,7 @@ import sys
 COMMANDS = {
     "run": ("bench.run.cli", "train a setup in every backend and write the run directory (the default)"),
     "report": ("bench.run.cli:report_main", "rebuild report.md and plots from run directories"),
+    "compare": ("bench.analysis.compare", "compare two run directories: speed with noise, losses, quality, env"),
     "evidence": ("bench.tools.evidence", "the learning benchmark: long runs scored against goals"),
     "overhead": ("bench.tools.overhead", "the harness against hand-written per-framework loops"),
     "profile-step": ("bench.tools.profile_step", "what bounds a step: profiler split and matmul floors"),

@@ -11,6 +11,7 @@ import pytest
 from conftest import ROOT, require
 
 import backends
+from bench.core import schema
 from bench.run.rundir import LOSS_COLUMNS, TIMING_COLUMNS
 
 TINY = ["--steps", "4", "--warmup", "2", "--block", "2", "--batch-size", "8"]
@@ -38,7 +39,8 @@ def test_smoke_run_writes_every_file(tmp_path):
     env = json.loads((out / "env.json").read_text())
     assert env["complete"] and "run_bench.py" in env["command"] and env["versions"]["torch"]
     assert "torch-eager" in env["backends"] and env["git_commit"] is not None
-    assert "| torch | eager | 0 | ok |" in (out / "summary.md").read_text()
+    assert "| torch | eager | ok | 1 |" in (out / "summary.md").read_text()  # one round: --steps 4 is short
+    assert env["schema_version"] == schema.SCHEMA_VERSION
 
 
 def test_gan_rows_leave_wasserstein_columns_empty(tmp_path):
@@ -71,8 +73,11 @@ BAD = [
     (["--gp-lambda", "-1"], "--gp-lambda must not be negative"),
     (["--clip", "-0.01"], "--clip must not be negative"),
     (["--arch", "toy_mlp", "--dataset", "mnist"], "architecture toy_mlp does not fit data set mnist; use mlp"),
-    (["--steps", "10", "--warmup", "10"], "leaves no timed step"),
-    (["--steps", "2", "--warmup", "1", "--block", "2"], "no block would be timed"),
+    (["--steps", "10", "--warmup", "10"], "leaves no timed step of --steps 10: --warmup at most 8 works with "
+                                          "--block 2, or leave both out"),
+    (["--steps", "2", "--warmup", "1", "--block", "2"], "no block would be timed; --block at most 1 works with "
+                                                        "--warmup 1, --warmup at most 0 works with --block 2"),
+    (["--repeats", "0"], "--repeats must be positive, got 0"),
     (["--data-dir", "/nonexistent/mnist"], "is not a directory"),
     (["--devices", "0"], "--devices takes distinct positive integers, got '0'"),
     (["--devices", "1,1"], "--devices takes distinct positive integers"),
@@ -128,6 +133,7 @@ def test_suite_plans_every_setup_and_mode(tmp_path, suite, n, archs):
     assert len(plan.specs) == n and {s.arch for s in plan.specs} == archs
     assert {s.batch_size for s in plan.specs} == set(suites.BATCHES)
     assert len(plan.runs) == sum(len(e.modes) for e in backends.REGISTRY.values())
+    assert plan.repeats == 1  # 40 steps a setup: too short for timing rounds to be cheap beside them
 
 
 def test_progress_in_a_log_prints_each_quarter_and_at_least_every_minute(monkeypatch, capsys):
@@ -150,3 +156,57 @@ def test_cli_starts_without_plotting_or_data_frame_libraries():
     code = "import sys, bench.run.cli; print(sorted({'matplotlib', 'pandas'} & set(sys.modules)))"
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr
+
+
+def _plan(*argv: str):
+    from bench.run import cli
+
+    return cli.plan_from_args(cli.parser().parse_args(list(argv)), ["run_bench.py", *argv])
+
+
+@pytest.mark.parametrize("steps,warmup,block", [(1, 0, 1), (2, 1, 1), (5, 2, 1), (10, 4, 2), (30, 14, 7),
+                                                (40, 20, 10), (2000, 20, 10)])
+def test_warmup_and_block_follow_the_steps(tmp_path, steps, warmup, block):
+    """Any --steps times at least one whole block after its warm-up; long runs get 20 / 10."""
+    (spec,) = _plan("--steps", str(steps), "--out", str(tmp_path / "r")).specs
+    assert (spec.warmup, spec.block) == (warmup, block)
+    assert spec.warmup <= (steps - 1) // block * block  # the last block starts after the warm-up
+
+
+def test_explicit_warmup_or_block_is_kept(tmp_path):
+    (spec,) = _plan("--steps", "10", "--block", "5", "--out", str(tmp_path / "r")).specs
+    assert (spec.warmup, spec.block) == (5, 5)
+    (spec,) = _plan("--steps", "10", "--warmup", "0", "--out", str(tmp_path / "r")).specs
+    assert (spec.warmup, spec.block) == (0, 2)
+
+
+def test_repeats_are_planned_round_after_round(tmp_path):
+    from bench.run import runner
+
+    plan = _plan("--backends", "torch,jax", "--repeats", "3", "--out", str(tmp_path / "r"))
+    ts = runner.tasks(plan)
+    n = len(plan.runs)
+    assert [t.repeat for t in ts] == [r for r in range(3) for _ in range(n)]
+    assert [(t.backend, t.mode) for t in ts] == list(plan.runs) * 3  # A B C A B C ...
+    train, timing = ts[0].spec, ts[n].spec
+    assert train.steps == 2000 and timing.steps == train.warmup + runner.REPEAT_BLOCKS * train.block
+    assert timing.eval_every == 0 and ts[n].tag == f"{ts[0].tag}-r1"
+    assert _plan("--out", str(tmp_path / "d")).repeats == 3  # the main command's default
+    assert _plan("--steps", "10", "--out", str(tmp_path / "s")).repeats == 1  # a short run: one round
+
+
+def test_ten_steps_in_two_rounds_end_to_end(tmp_path):
+    """--steps 10 with no other timing flag runs, times what it can, and says how much; a second
+    round times blocks only, and the summary reports the median over both rounds."""
+    require("torch")
+    out = tmp_path / "ten"
+    r = run_bench("--backends", "torch", "--modes", "eager", "--steps", "10", "--batch-size", "8", "--repeats", "2",
+                  "--no-report", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    timings, blocks = pd.read_csv(out / "timings.csv"), pd.read_csv(out / "blocks.csv")
+    assert tuple(blocks.columns) == schema.names("blocks.csv")
+    assert timings["repeat"].tolist() == [0, 1] and (timings["timed_steps"] == 6).all()
+    assert blocks.groupby("repeat")["timed"].sum().tolist() == [3, 3]
+    assert len(pd.read_csv(out / "losses.csv")) == 10  # round 1's losses are round 0's again: not recorded
+    assert not (out / "samples" / "torch-eager-r1.png").exists()
+    assert "| torch | eager | ok | 2 |" in r.stdout and "Fastest mode of each framework" in r.stdout

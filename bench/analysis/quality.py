@@ -35,10 +35,10 @@ from scipy.spatial.distance import cdist
 
 from bench.analysis import classifier
 from bench.core import data as datasets
+from bench.core import schema
 from bench.core.spec import RunSpec
 
-QUALITY_COLUMNS = ("backend", "mode", "algo", "arch", "dataset", "batch_size", "devices", "seed", "step", "wall_s",
-                   "metric", "value")  # the setup columns as in losses.csv, so a suite's setups stay apart
+QUALITY_COLUMNS = schema.names("quality.csv")  # the setup columns as in losses.csv, so a suite's setups stay apart
 COVER_SHARE = 0.2  # a mode or class is covered with >= this fraction of its fair share of samples
 RADIUS = 3.0  # in std: a sample within this of a mode's center belongs to it
 SWD_PROJECTIONS, SWD_SEED = 128, 0

@@ -20,14 +20,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.analysis import plots, tables
+from bench.analysis import plots, stats, tables
 from bench.analysis.tables import cell
 from bench.core import data as datasets
+from bench.core import schema
 from bench.core.gan import METRICS
 from bench.core.spec import RunSpec
 
 REFERENCE = ("torch", "eager")
 REL_FLOOR = 1e-3  # relative to |reference|, at least this fraction of its largest |value| (zero crossings)
+PARITY_TOL = 1e-4  # relative: the parity tests' bound on the losses over their first steps
 KEYS = ["run", "backend", "mode"]
 SETUP_COLUMNS = ("algo", "arch", "dataset", "batch_size")
 TIMING_STATS = ("compile_s", "step_ms_median", "step_ms_min", "step_ms_max", "samples_per_s", "achieved_gflops",
@@ -42,7 +44,8 @@ class Run:
     label: str
     env: dict
     specs: tuple[RunSpec, ...]  # one per setup; empty without env.json
-    tables: dict[str, pd.DataFrame]  # timings, losses, quality; empty frames where absent
+    tables: dict[str, pd.DataFrame]  # timings, losses, quality, blocks; empty frames where absent
+    version: int  # results schema version (bench.core.schema)
 
 
 # ---- loading -----------------------------------------------------------------------------
@@ -93,16 +96,23 @@ def _with_setup(t: pd.DataFrame, label: str, specs: tuple[RunSpec, ...]) -> pd.D
     return t
 
 
+TABLES = ("timings", "losses", "quality", "blocks")
+
+
 def load_runs(run_dirs: list[Path]) -> list[Run]:
+    """Every run directory's tables, in any layout so far; schema.UnknownSchema for a newer one."""
     envs = [_read_env(Path(d)) for d in run_dirs]
+    versions = [schema.version(Path(d), env) for d, env in zip(run_dirs, envs, strict=True)]
     devices = [e.get("device", "?") for e in envs]
     runs = []
-    for d, env, device in zip(map(Path, run_dirs), envs, devices, strict=True):
+    for d, env, device, version in zip(map(Path, run_dirs), envs, devices, versions, strict=True):
         label = device if devices.count(device) == 1 else d.name
         specs = _specs(env)
-        tables = {n: _read_csv(d / f"{n}.csv") for n in ("timings", "losses", "quality")}
+        tables = {n: _read_csv(d / f"{n}.csv") for n in TABLES}
         tables = {n: t if t.empty else _with_setup(t, label, specs) for n, t in tables.items()}
-        runs.append(Run(d, label, env, specs, tables))
+        t = tables["timings"]  # before schema 2 every row was its own (only) round
+        t["repeat"] = pd.to_numeric(t["repeat"], errors="coerce").fillna(0).astype(int) if "repeat" in t else 0
+        runs.append(Run(d, label, env, specs, tables, version))
     return runs
 
 
@@ -131,21 +141,68 @@ def markdown(df: pd.DataFrame, empty: str = "none") -> str:
     return tables.markdown([str(c) for c in df.columns], df.itertuples(index=False), empty)
 
 
-def timing_table(timings: pd.DataFrame) -> pd.DataFrame:
+ROUND = ("seed", "repeat")  # a round: one process's blocks; seeds train apart, repeats interleave
+MEDIAN_CI, VS_FASTEST = "ms/step [95% CI]", "× fastest [95% CI]"  # ms/step: the mean of the rounds' medians
+
+
+def step_rounds(timings: pd.DataFrame, blocks: pd.DataFrame) -> dict[tuple, dict[tuple, np.ndarray]]:
+    """(run, setup, backend, mode) -> {(seed, repeat): ms/step of its timed blocks} for every ok row.
+    A row without block times (a run before schema 2) gives its median as its round's one value."""
+    by_round: dict[tuple, np.ndarray] = {}
+    if not blocks.empty:
+        timed = blocks[blocks["timed"] == 1]
+        by_round = {tuple(k): g["ms_per_step"].to_numpy(float)
+                    for k, g in timed.groupby(["run", "setup", "backend", "mode", *ROUND], sort=False)}
+    out: dict[tuple, dict[tuple, np.ndarray]] = {}
+    ok = timings[(timings["status"] == "ok") & timings["step_ms_median"].notna()]
+    for r in ok.itertuples(index=False):
+        key, rnd = (r.run, r.setup, r.backend, r.mode), (int(r.seed), int(r.repeat))
+        out.setdefault(key, {})[rnd] = by_round.get((*key, *rnd), np.array([float(r.step_ms_median)]))
+    return out
+
+
+def step_ratio(a: dict[tuple, np.ndarray], b: dict[tuple, np.ndarray]) -> stats.Interval:
+    """median(a) / median(b); paired round by round where both ran the same rounds side by side."""
+    keys = sorted(a)
+    paired = sorted(b) == keys
+    return stats.ratio([a[k] for k in keys], [b[k] for k in (keys if paired else sorted(b))], paired=paired)
+
+
+def _fastest(rounds: dict[tuple, dict[tuple, np.ndarray]]) -> dict[tuple, stats.Interval]:
+    return {k: stats.median(list(v.values())) for k, v in rounds.items()}
+
+
+def timing_table(timings: pd.DataFrame, blocks: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per backend and mode: the step time (each round's median over its timed blocks, averaged
+    over rounds) with its bootstrap interval, its ratio to the fastest row of the setup, and a
+    verdict that calls it a difference only when the ratio's interval excludes 1."""
+    rounds = step_rounds(timings, pd.DataFrame() if blocks is None else blocks)
+    medians = _fastest(rounds)
+    best = min(medians, key=lambda k: medians[k].value, default=None)
     rows = []
     for (run, backend, mode), g in timings.groupby(KEYS, sort=False):
         notes = [n for n in g.get("note", pd.Series(dtype=str)).dropna().astype(str) if n]
-        rows.append({"run": run, "backend": backend, "mode": mode, "device": g["device"].iloc[0],
-                     "status": "/".join(dict.fromkeys(g["status"].astype(str))), "seeds": g["seed"].nunique(),
-                     **{c: _mean_std(g[c]) for c in TIMING_STATS if c in g},
-                     "note": notes[0][:120] if notes else ""})
+        key = (run, g["setup"].iloc[0], backend, mode)
+        row = {"run": run, "backend": backend, "mode": mode, "device": g["device"].iloc[0],
+               "status": "/".join(dict.fromkeys(g["status"].astype(str))), "seeds": g["seed"].nunique(),
+               "rounds": len(rounds.get(key, {})), MEDIAN_CI: str(medians[key]) if key in medians else "",
+               "timed_steps": int(pd.to_numeric(g["timed_steps"], errors="coerce").sum()) if "timed_steps" in g else "",
+               VS_FASTEST: "", "verdict": ""}
+        if key in rounds and best is not None:
+            r = step_ratio(rounds[key], rounds[best])
+            row[VS_FASTEST] = "fastest" if key == best else str(r)
+            row["verdict"] = "" if key == best else stats.verdict(r)
+        row.update({c: _mean_std(g[c]) for c in TIMING_STATS if c in g and c != "step_ms_median"})
+        rows.append({**row, "note": notes[0][:120] if notes else ""})
     return pd.DataFrame(rows)
 
 
-def parity_table(losses: pd.DataFrame) -> pd.DataFrame:
-    """Per backend/mode and loss metric, "max abs / max rel" difference from torch-eager over
-    the steps both have. The reference is the first run (in the order given) holding
-    torch-eager for the same setup and seed; over several seeds the worst is reported."""
+def parity_diffs(losses: pd.DataFrame) -> pd.DataFrame:
+    """Per backend/mode, the steps it shares with torch-eager, how many of them from the first
+    stay within PARITY_TOL relative in every metric, and per loss metric the max abs and max
+    rel difference over all of them (columns "<metric> abs" / "rel").
+    The reference is the first run (in the order given) holding torch-eager for the same
+    setup and seed; over several seeds the worst is reported."""
     metrics = [m for m in METRICS if m in losses and losses[m].notna().any()]
     rows = []
     for _, g in losses.groupby(["setup", "seed"], sort=False):
@@ -162,14 +219,23 @@ def parity_table(losses: pd.DataFrame) -> pd.DataFrame:
             diff = (s.loc[common] - ref.loc[common]).abs()
             scale = ref.loc[common].abs()
             rel = diff / scale.clip(lower=REL_FLOOR * scale.max(), axis=1)
+            off = (rel.max(axis=1) > PARITY_TOL).to_numpy()
             rows.append({**dict(zip(KEYS, key, strict=True)), "reference": f"{ref_run}/torch-eager",
-                         "steps": len(common), **{f"{m} abs": diff[m].max() for m in metrics},
+                         "steps": len(common), "steps within tol": int(off.argmax()) if off.any() else len(common),
+                         **{f"{m} abs": diff[m].max() for m in metrics},
                          **{f"{m} rel": rel[m].max() for m in metrics}})
     if not rows:
         return pd.DataFrame()
     df = pd.DataFrame(rows)
     worst = {c: "max" for c in df.columns if c.endswith((" abs", " rel"))}
-    out = df.groupby([*KEYS, "reference"], sort=False).agg({"steps": "min", **worst}).reset_index()
+    return df.groupby([*KEYS, "reference"], sort=False).agg({"steps": "min", "steps within tol": "min",
+                                                             **worst}).reset_index()
+
+
+def parity_table(losses: pd.DataFrame) -> pd.DataFrame:
+    """parity_diffs with each metric's "max abs / max rel" in one column."""
+    out = parity_diffs(losses)
+    metrics = [c[:-4] for c in out.columns if c.endswith(" abs")]
     for m in metrics:
         out[f"{m} (abs / rel)"] = [f"{a:.2g} / {r:.2g}" for a, r in zip(out.pop(f"{m} abs"), out.pop(f"{m} rel"),
                                                                          strict=True)]
@@ -342,6 +408,78 @@ def run_figures(fig: RunFigure, runs: list[Run], out_dir: Path) -> str:
     return f"## {fig.heading}\n\n{fig.text}\n\n" + "".join(parts) if parts else ""
 
 
+# ---- the closing summary: the three answers ---------------------------------------------------
+
+SUMMARY_COLUMNS = ("backend", "mode", "status", "rounds", "timed_steps", MEDIAN_CI, VS_FASTEST, "verdict",
+                   "compile_s", "achieved_gflops")
+
+
+def _label(key: tuple, runs: int) -> str:
+    return f"{key[0]}/{key[2]} {key[3]}" if runs > 1 else f"{key[2]} {key[3]}"
+
+
+def speed_answer(timings: pd.DataFrame, blocks: pd.DataFrame) -> list[str]:
+    """The fastest mode of each framework, and each one's ratio to the fastest of them."""
+    medians = _fastest(rounds := step_rounds(timings, blocks))
+    if not medians:
+        return ["Speed: no backend finished."]
+    per_framework: dict[tuple, tuple] = {}
+    for k in sorted(medians, key=lambda k: medians[k].value):
+        per_framework.setdefault((k[0], k[2]), k)
+    order = list(per_framework.values())
+    best, n = order[0], timings["run"].nunique()
+    lines = ["Fastest mode of each framework, ms/step [95% CI] (the median of each round's timed blocks, "
+             f"averaged over {max(len(rounds[k]) for k in order)} round(s)): "
+             + "; ".join(f"{_label(k, n)} {medians[k]}" for k in order) + "."]
+    for k in order[1:]:
+        r = step_ratio(rounds[k], rounds[best])
+        lines.append(f"  {_label(k, n)} / {_label(best, n)}: {r.value:.3g}x [{r.lo:.3g}, {r.hi:.3g}], "
+                     f"{stats.verdict(r)}.")
+    return lines
+
+
+def parity_answer(losses: pd.DataFrame) -> list[str]:
+    d = parity_diffs(losses) if not losses.empty else pd.DataFrame()
+    if d.empty:
+        return ["Parity: nothing to compare with torch eager."]
+    rel = [c for c in d.columns if c.endswith(" rel")]
+    flat = d.melt(id_vars=[*KEYS, "steps"], value_vars=rel).dropna(subset=["value"])
+    w = flat.loc[flat["value"].idxmax()]
+    agree = d.loc[d["steps within tol"].idxmin()]
+    return [f"Parity with torch eager: every row's losses agree within {PARITY_TOL:g} relative for the first "
+            f"{int(agree['steps within tol'])} steps (least: {agree['backend']} {agree['mode']}); over all "
+            f"{int(w['steps'])} steps the largest difference is {w['backend']} {w['mode']}'s {w['variable'][:-4]}, "
+            f"{w['value']:.2g} relative (float32 rounding differences grow as training goes on)."]
+
+
+def quality_answer(quality: pd.DataFrame) -> list[str]:
+    if quality.empty:
+        return ["Quality: not scored."]
+    t = quality_table(quality)
+    metrics = [c for c in t.columns if c not in (*KEYS, "step", "seeds")]
+    by_backend: dict[str, list[str]] = {}
+    for r in t.to_dict("records"):
+        by_backend.setdefault(r["backend"], []).append(f"{r['mode']} " + ", ".join(f"{m} {r[m]}" for m in metrics))
+    step = t["step"].max()
+    return [f"Quality at step {step} ({', '.join(metrics)}; bench/analysis/quality.py):"] + [
+        f"  {b}: {'; '.join(v)}" for b, v in by_backend.items()]
+
+
+def summary(run_dirs: list[Path]) -> str:
+    """Per setup: the step-time table with intervals, then the three answers in a few lines."""
+    runs = load_runs(run_dirs)
+    timings, losses, quality, blocks = (_merged(runs, n) for n in TABLES)
+    if timings.empty:
+        return "_no timings_\n"
+    parts, many = [], timings["setup"].nunique() > 1
+    for setup, g in timings.groupby("setup", sort=False):
+        b, lo, q = (t[t["setup"] == setup] if not t.empty else t for t in (blocks, losses, quality))
+        table = timing_table(g, b)
+        parts += [f"## {setup}\n\n" if many else "", markdown(table[[c for c in SUMMARY_COLUMNS if c in table]]),
+                  "\n", "\n".join([*speed_answer(g, b), *parity_answer(lo), *quality_answer(q)]), "\n\n"]
+    return "".join(parts)
+
+
 # ---- the report ----------------------------------------------------------------------------
 
 def build(run_dirs: list[Path], out_dir: Path) -> Path:
@@ -349,12 +487,16 @@ def build(run_dirs: list[Path], out_dir: Path) -> Path:
     out_dir = Path(out_dir)
     (out_dir / "plots").mkdir(parents=True, exist_ok=True)
     runs = load_runs(run_dirs)
-    timings, losses, quality = (_merged(runs, n) for n in ("timings", "losses", "quality"))
+    timings, losses, quality, blocks = (_merged(runs, n) for n in TABLES)
     md = [
         "# ganbench report\n\n", markdown(runs_table(runs, timings)),
-        "\n## Step time\n\nms per generator step (n_critic critic updates + 1 generator update): median, min and "
-        "max over the timed blocks after warm-up; mean ± std over seeds where a run has several.\n\n",
-        setup_section(timings, timing_table, step_time_figure, "step_time", out_dir, "no timings.csv"),
+        "\n## Step time\n\nms per generator step (n_critic critic updates + 1 generator update): the median of "
+        "each round's timed blocks (after warm-up), averaged over rounds (each round counts once), with a 95% "
+        "bootstrap interval over rounds and blocks; the ratio to the setup's fastest row, paired round by round, "
+        "is a difference only when its interval excludes 1. Other columns: mean ± std over seeds and "
+        "rounds.\n\n",
+        setup_section(timings, functools.partial(timing_table, blocks=blocks), step_time_figure, "step_time",
+                      out_dir, "no timings.csv"),
         f"## Losses and parity against {'-'.join(REFERENCE)}\n\nMax absolute / max relative difference of the "
         f"per-step losses over the steps both have; relative to |reference|, floored at {REL_FLOOR:g} of its "
         "largest value so zero crossings do not blow it up; worst seed. Curves in parity lie on top of each other "

@@ -14,7 +14,7 @@ from pathlib import Path
 import backends
 from bench import default_results
 from bench.core import data as datasets
-from bench.core import presets
+from bench.core import presets, schema
 from bench.core.defaults import ARCH_DATASET, ARCH_DEFAULTS, DATASET_ARCH
 from bench.core.nets import ARCHS
 from bench.core.spec import ALGOS, RunSpec
@@ -23,6 +23,9 @@ from bench.run.environment import gpu_name, gpus
 from bench.run.plan import Plan, parse_duration
 from bench.run.rows import to_retry
 from bench.run.runner import execute
+
+WARMUP, BLOCK = 20, 10  # --warmup and --block of a long run; shorter runs scale them down (timing_defaults)
+REPEATS, REPEATS_FROM_STEPS = 3, 500  # default rounds of runs this long, whose timing rounds cost little beside them
 
 
 class UsageError(ValueError):
@@ -68,8 +71,13 @@ def parser() -> argparse.ArgumentParser:
     a("--ray", action="store_true", help="run every (setup, seed, backend, mode, devices) as a task on a Ray "
       "cluster started here (pip install ray)")
     a("--ray-address", metavar="ADDR", help="like --ray, on the existing cluster at ADDR (e.g. ray://head:10001)")
-    a("--warmup", type=int, default=20, help="first generator iterations left out of step-time statistics")
-    a("--block", type=int, default=10, help="generator iterations per timed call into a backend")
+    a("--warmup", type=int, help="first generator iterations left out of step-time statistics; when not "
+      f"given: {WARMUP}, or about half the blocks of a shorter run")
+    a("--block", type=int, help=f"generator iterations per timed call into a backend; when not given: {BLOCK}, "
+      "or about a quarter of a shorter run")
+    a("--repeats", type=int, help="rounds of every backend and mode, interleaved (A B C A B C ...) so that step-time "
+      "ratios are taken side by side: the first trains and is scored, the others only time warm-up plus "
+      f"a few blocks; when not given: {REPEATS} for runs of {REPEATS_FROM_STEPS}+ steps, else 1")
     a("--n-critic", type=int, help="critic updates per generator iteration (default: the algorithm's)")
     a("--gp-lambda", type=float, help="gradient-penalty weight (wgan_gp; default 10)")
     a("--clip", type=float, help="critic weight clip (wgan; default 0.01)")
@@ -92,6 +100,18 @@ def parser() -> argparse.ArgumentParser:
       "summary.md are written as always); `run_bench.py report DIR` builds it later")
     a("--out", type=Path, help="run directory (default results/<time>-<algo>-<arch>-<dataset>); never overwritten")
     return p
+
+
+def timing_defaults(steps: int, warmup: int | None, block: int | None) -> tuple[int, int]:
+    """--warmup and --block where not given: WARMUP and BLOCK for long runs; a short one gets
+    blocks of about a quarter of its steps and warms up over half its blocks, so that any
+    --steps >= 1 times at least one block (a one-block run times that block, compile included)."""
+    if block is None:
+        block = min(BLOCK, max(1, steps // 4))
+    if warmup is None:
+        blocks = -(-steps // max(block, 1))  # a bad --block is refused below
+        warmup = min(WARMUP, block * (blocks // 2))
+    return warmup, block
 
 
 def plan_from_args(args: argparse.Namespace, argv: list[str]) -> Plan:
@@ -170,7 +190,8 @@ def plan_from_args(args: argparse.Namespace, argv: list[str]) -> Plan:
     if not devices or len(set(devices)) != len(devices) or min(devices) < 1:
         raise UsageError(f"--devices takes distinct positive integers, got {args.devices!r}")
     devices = tuple(sorted(devices))
-    spec = RunSpec(algo, arch, dataset, batch, steps, seed=seeds[0], warmup=args.warmup, block=args.block,
+    warmup, block = timing_defaults(steps, args.warmup, args.block)
+    spec = RunSpec(algo, arch, dataset, batch, steps, seed=seeds[0], warmup=warmup, block=block,
                    data_dir=args.data_dir, precision=args.precision, eval_every=args.eval_every,
                    eval_samples=args.eval_samples, checkpoint_every=args.checkpoint_every,
                    init=preset.init if preset and arch == preset.arch else None,
@@ -190,11 +211,18 @@ def plan_from_args(args: argparse.Namespace, argv: list[str]) -> Plan:
                     ("--eval-every", spec.eval_every), ("--checkpoint-every", spec.checkpoint_every)):
         if v is not None and v < 0:
             raise UsageError(f"{name} must not be negative, got {v}")
+    last = (spec.steps - 1) // spec.block * spec.block  # where the last block starts; blocks are timed whole
+    works = f"--warmup at most {last} works with --block {spec.block}, or leave both out to have them follow --steps"
     if spec.warmup >= spec.steps:
-        raise UsageError(f"--warmup {spec.warmup} leaves no timed step of --steps {spec.steps}")
-    if (spec.steps - 1) // spec.block * spec.block < spec.warmup:  # blocks are timed whole
+        raise UsageError(f"--warmup {spec.warmup} leaves no timed step of --steps {spec.steps}: {works}")
+    if last < spec.warmup:
         raise UsageError(f"--warmup {spec.warmup} covers every --block {spec.block} of --steps {spec.steps}: "
-                         "no block would be timed; use a smaller --block or more --steps")
+                         f"no block would be timed; --block at most {spec.steps - spec.warmup} works with "
+                         f"--warmup {spec.warmup}, {works}")
+    long_run = min(s.steps for s in specs) >= REPEATS_FROM_STEPS
+    repeats = args.repeats if args.repeats is not None else REPEATS if long_run else 1
+    if repeats < 1:
+        raise UsageError(f"--repeats must be positive, got {repeats}")
     for s in specs:
         bad = [n for n in devices if s.batch_size % n]
         if bad:
@@ -223,7 +251,7 @@ def plan_from_args(args: argparse.Namespace, argv: list[str]) -> Plan:
     if args.suite:
         out = args.out or default_results() / f"{time.strftime('%Y%m%d-%H%M%S')}-suite-{args.suite}-{device}"
     return Plan(tuple(specs), tuple(runs), device, out, args.timeout, shlex.join([sys.executable, *argv]), seeds,
-                devices, ray, not args.no_report, budget)
+                devices, ray, not args.no_report, budget, repeats)
 
 
 def resume_plan(run_dir: Path) -> Plan:
@@ -251,7 +279,11 @@ def report_main(argv: list[str]) -> int:
         return 2
     from bench.analysis import report  # matplotlib and friends only when asked for
 
-    print(report.build(args.dirs, args.out or args.dirs[0]))
+    try:
+        print(report.build(args.dirs, args.out or args.dirs[0]))
+    except schema.UnknownSchema as e:
+        print(f"run_bench.py report: error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import backends
 import bench
 from bench import CODE_ROOT
+from bench.core.schema import SCHEMA_VERSION
 from bench.run.plan import Plan
 
 PARENT_ENV = "GANBENCH_PARENT_PID"  # set for every worker: it dies with that process (backends.common.die_with)
@@ -65,6 +66,7 @@ def _git_commit() -> str:
 
 def environment(plan: Plan) -> dict:
     return {
+        "schema_version": SCHEMA_VERSION,
         "command": plan.command,
         "python": sys.version.split()[0],
         "platform": platform.platform(),

@@ -10,12 +10,11 @@ from pathlib import Path
 import numpy as np
 
 import backends
-from bench.analysis import tables
 from bench.core import data as datasets
 from bench.core.nets import ARCHS
 from bench.run.environment import version
 from bench.run.plan import Plan, Task
-from bench.run.rundir import LOSS_COLUMNS, TIMING_COLUMNS, RunDir
+from bench.run.rundir import BLOCK_COLUMNS, LOSS_COLUMNS, TIMING_COLUMNS, RunDir
 
 
 def record(plan: Plan, run_dir: RunDir, task: Task, result: dict) -> dict:
@@ -23,14 +22,19 @@ def record(plan: Plan, run_dir: RunDir, task: Task, result: dict) -> dict:
     s, tag = task.spec, task.tag
     base = {"backend": task.backend, "mode": task.mode, "algo": s.algo.name, "arch": s.arch,
             "dataset": s.dataset, "batch_size": s.batch_size, "devices": s.devices, "seed": s.seed}
+    if result.get("blocks"):
+        timed_from = result.get("resumed_from", 0) + s.warmup
+        run_dir.append("blocks.csv", BLOCK_COLUMNS, [
+            {**base, "repeat": task.repeat, "start": start, "steps": n, "ms_per_step": 1000 * sec / n,
+             "timed": int(start >= timed_from)} for start, n, sec in result["blocks"]])
     raw = run_dir.path / "raw" / f"{tag}.npz"
-    if raw.exists():
+    if raw.exists() and not task.repeat:
         m = np.load(raw)
         rows = [{**base, "step": int(i), **{k: float(m[k][i]) for k in m.files if k != "step"}} for i in m["step"]]
         run_dir.append("losses.csv", LOSS_COLUMNS, rows)
     info, t = result.get("info", {}), result.get("timing", {})
     framework = backends.entry(task.backend).framework
-    row = {**base, "status": result["status"], "steps": result.get("steps_done", 0),
+    row = {**base, "repeat": task.repeat, "status": result["status"], "steps": result.get("steps_done", 0),
            "per_device_batch": s.batch_size // s.devices,
            "device": info.get("device_name", plan.device), "framework": framework,
            "framework_version": info.get("framework_version", version(framework)),
@@ -41,6 +45,8 @@ def record(plan: Plan, run_dir: RunDir, task: Task, result: dict) -> dict:
         row.update(t)
         row["samples_per_s"] = s.batch_size * s.algo.n_critic / (t["step_ms_median"] / 1000)
     run_dir.append("timings.csv", TIMING_COLUMNS, [row])
+    if task.repeat:  # a timing round: its samples and scores would be round 0's early steps again
+        return row
     from bench.analysis import quality  # POT and the classifier load only once there is something to score
 
     try:
@@ -59,27 +65,19 @@ def record(plan: Plan, run_dir: RunDir, task: Task, result: dict) -> dict:
     return row
 
 
-def summary_table(rows: list[dict], suite: bool = False, multi_device: bool = False) -> str:
-    cols = (("algo", "arch", "batch_size") * suite + ("backend", "mode")
-            + ("devices", "per_device_batch") * multi_device
-            + ("seed", "status", "compile_s", "step_ms_median", "step_ms_min", "step_ms_max")
-            + ("speedup_vs_1",) * multi_device + ("achieved_gflops", "pct_of_peak", "peak_mem_mb"))
-    return tables.markdown_dicts(rows, cols).rstrip("\n")
-
-
-def _key(backend: str, mode: str, algo: str, arch: str, batch_size, seed, devices=1) -> tuple:
-    return backend, mode, algo, arch, int(batch_size), int(seed), int(devices or 1)
+def _key(backend: str, mode: str, algo: str, arch: str, batch_size, seed, devices=1, repeat=0) -> tuple:
+    return backend, mode, algo, arch, int(batch_size), int(seed), int(devices or 1), int(repeat or 0)
 
 
 def task_key(task: Task) -> tuple:
     s = task.spec
-    return _key(task.backend, task.mode, s.algo.name, s.arch, s.batch_size, s.seed, s.devices)
+    return _key(task.backend, task.mode, s.algo.name, s.arch, s.batch_size, s.seed, s.devices, task.repeat)
 
 
 def _row_key(r: dict, devices: bool = True) -> tuple:
-    """_key of a timings.csv row; devices=False: the key of its one-device twin."""
+    """_key of a timings.csv row; devices=False: the key of its one-device twin (same round)."""
     return _key(r["backend"], r["mode"], r["algo"], r["arch"], r["batch_size"], r["seed"],
-                r.get("devices") if devices else 1)
+                r.get("devices") if devices else 1, r.get("repeat"))
 
 
 def timing_rows(path: Path) -> list[dict]:

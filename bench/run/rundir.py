@@ -1,7 +1,7 @@
 """The run directory: CSV tables, env.json and the summary, written as results arrive.
 
 Rows are appended one whole line per write and flushed, so a run that is interrupted
-leaves valid CSVs. The column lists here are the contract documented in the README.
+leaves valid CSVs. The columns are bench.core.schema's, the contract the README lists.
 """
 
 from __future__ import annotations
@@ -12,13 +12,9 @@ import json
 import math
 from pathlib import Path
 
-LOSS_COLUMNS = ("backend", "mode", "algo", "arch", "dataset", "batch_size", "devices", "seed", "step",
-                "d_loss", "g_loss", "w_estimate", "gp", "d_real", "d_fake")
-TIMING_COLUMNS = ("backend", "mode", "status", "algo", "arch", "dataset", "batch_size", "devices",
-                  "per_device_batch", "seed", "steps", "device", "framework", "framework_version", "compile_s",
-                  "step_ms_median", "step_ms_min", "step_ms_max", "samples_per_s", "speedup_vs_1", "timed_steps",
-                  "gflops_per_step", "achieved_gflops", "peak_gflops", "pct_of_peak", "peak_mem_mb", "threads",
-                  "precision", "note")
+from bench.core.schema import names
+
+LOSS_COLUMNS, TIMING_COLUMNS, BLOCK_COLUMNS = names("losses.csv"), names("timings.csv"), names("blocks.csv")
 
 
 class RunDir:

@@ -34,8 +34,10 @@ def _summary(plan: Plan, table_rows: list[dict]) -> str:
     head += f", seeds {','.join(map(str, plan.seeds))}, {plan.device}"
     head += f", devices {','.join(map(str, plan.devices))}" if plan.devices != (1,) else ""
     head += f", --budget {fmt_s(plan.budget)}" if plan.budget else ""
-    table = rows.summary_table(table_rows, suite, plan.devices != (1,))
-    return head + "\n\n" + table + "\n" + rows.left_out(table_rows)
+    head += f", {plan.repeats} interleaved rounds" if plan.repeats > 1 else ""
+    from bench.analysis import report  # pandas and the plots only now: the CLI starts fast
+
+    return head + "\n\n" + report.summary([plan.out]) + rows.left_out(table_rows)
 
 
 def execute(plan: Plan, resume: bool = False) -> int:
@@ -75,7 +77,7 @@ def execute(plan: Plan, resume: bool = False) -> int:
     table_rows = rows.timing_rows(run_dir.path)
     summary = _summary(plan, table_rows)
     (plan.out / "summary.md").write_text(summary)
-    print(summary.split("\n\n", 1)[1])
+    print(summary)
     if plan.report:
         from bench.analysis import report
 

@@ -153,6 +153,7 @@ def run(job: dict) -> dict:
         # A resumed run warms up again (a new process compiles again).
         timing = summarize(times, start + spec.warmup)
         result["timing"] = {**timing.__dict__, "peak_gflops": peak_gflops}
+        result["blocks"] = [[b.start, b.steps, b.seconds] for b in times]  # blocks.csv: the intervals' data
         flops = step_flops(arch, spec.algo, spec.batch_size)
         if flops is not None:
             achieved = flops / 1e9 / (timing.step_ms_median / 1000)

@@ -1,0 +1,131 @@
+"""Medians and ratios of step times with 95% intervals: a bootstrap over rounds and blocks.
+
+A measurement is a list of rounds (a process that trained or timed one backend and mode),
+each a 1-D array of per-block ms/step. Each round counts once, however many blocks it has
+(a training round has hundreds, a timing round a few): the estimate is the mean of the
+rounds' medians. The bootstrap resamples rounds with replacement, then the blocks within
+each drawn round, so drift between rounds (the machine's state) and noise between blocks
+both widen the interval. Ratios taken side by side (`paired=True`, the same rounds of one
+interleaved run) are the geometric mean of the per-round ratios, and the bootstrap draws
+the same rounds for both sides, so a slow moment of the machine cancels out.
+
+Pure NumPy and seeded, so a report reads the same every time it is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+LEVEL = 0.95
+DRAWS = 1000  # enough for the 2.5% and 97.5% percentiles to settle to ~1%
+SEED = 0
+
+Rounds = Sequence[np.ndarray]
+
+
+@dataclass(frozen=True)
+class Interval:
+    value: float  # the estimate on all the data
+    lo: float  # NaN where the data cannot give an interval (fewer than two blocks)
+    hi: float
+
+    @property
+    def known(self) -> bool:
+        return not (np.isnan(self.lo) or np.isnan(self.hi))
+
+    def excludes(self, x: float) -> bool:
+        return self.known and not self.lo <= x <= self.hi
+
+    def __str__(self) -> str:
+        return f"{self.value:.3g} [{self.lo:.3g}, {self.hi:.3g}]" if self.known else f"{self.value:.3g} [n/a]"
+
+
+def _rounds(rounds: Rounds) -> list[np.ndarray]:
+    out = [np.asarray(r, dtype=np.float64).ravel() for r in rounds]
+    out = [r[np.isfinite(r)] for r in out]
+    return [r for r in out if r.size]
+
+
+def _medians(rounds: list[np.ndarray]) -> np.ndarray:
+    return np.array([np.median(r) for r in rounds])
+
+
+def _draws(rounds: list[np.ndarray], picks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(draws, rounds) medians of bootstrap samples: row i of picks names the rounds drawn (with
+    repeats), each with its blocks resampled. Rounds are padded with NaN to one length, so all
+    draws are one array."""
+    n = np.array([r.size for r in rounds])
+    padded = np.full((len(rounds), n.max()), np.nan)
+    for i, r in enumerate(rounds):
+        padded[i, : r.size] = r
+    sizes = n[picks][..., None]  # (draws, rounds, 1)
+    slot = np.arange(n.max())
+    vals = padded[picks[..., None], (rng.random((*picks.shape, n.max())) * sizes).astype(int)]
+    vals[np.broadcast_to(slot >= sizes, vals.shape)] = np.nan  # a short round draws only its own size
+    return _row_medians(vals.reshape(-1, n.max())).reshape(picks.shape)
+
+
+def _row_medians(x: np.ndarray) -> np.ndarray:
+    """Median of each row's non-NaN values (np.nanmedian loops in Python over rows this long)."""
+    x = np.sort(x, axis=1)  # NaN last
+    k = np.isfinite(x).sum(axis=1)
+    rows = np.arange(len(x))
+    return (x[rows, (k - 1) // 2] + x[rows, k // 2]) / 2
+
+
+def _interval(value: float, draws: np.ndarray, level: float) -> Interval:
+    tail = 100 * (1 - level) / 2
+    lo, hi = np.percentile(draws, [tail, 100 - tail])
+    return Interval(value, float(lo), float(hi))
+
+
+def _too_few(*sides: list[np.ndarray]) -> bool:
+    return any(sum(r.size for r in s) < 2 for s in sides)
+
+
+def median(rounds: Rounds, level: float = LEVEL, draws: int = DRAWS, seed: int = SEED) -> Interval:
+    """The mean of the rounds' median ms/step, with its bootstrap interval."""
+    rs = _rounds(rounds)
+    if not rs:
+        return Interval(float("nan"), float("nan"), float("nan"))
+    value = float(_medians(rs).mean())
+    if _too_few(rs):
+        return Interval(value, float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    boot = _draws(rs, rng.integers(len(rs), size=(draws, len(rs))), rng).mean(axis=1)
+    return _interval(value, boot, level)
+
+
+def ratio(num: Rounds, den: Rounds, paired: bool = False, level: float = LEVEL, draws: int = DRAWS,
+          seed: int = SEED) -> Interval:
+    """num's time over den's with its interval. paired: round i of num ran beside round i of
+    den (an interleaved run): the geometric mean of the per-round ratios, both sides drawing the
+    same rounds; rounds that only one side has (a failed repeat) make it unpaired: the ratio of
+    the two means of round medians."""
+    a, b = _rounds(num), _rounds(den)
+    if not a or not b:
+        return Interval(float("nan"), float("nan"), float("nan"))
+    paired = paired and len(a) == len(b)
+
+    def estimate(ma: np.ndarray, mb: np.ndarray) -> np.ndarray:  # (..., rounds) medians -> ratios
+        return np.exp(np.log(ma / mb).mean(axis=-1)) if paired else ma.mean(axis=-1) / mb.mean(axis=-1)
+
+    value = float(estimate(_medians(a), _medians(b)))
+    if _too_few(a, b):
+        return Interval(value, float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    pa = rng.integers(len(a), size=(draws, len(a)))
+    pb = pa if paired else rng.integers(len(b), size=(draws, len(b)))
+    return _interval(value, estimate(_draws(a, pa, rng), _draws(b, pb, rng)), level)
+
+
+def verdict(r: Interval, slower: str = "slower", faster: str = "faster") -> str:
+    """For a time ratio new/base: a difference only when the interval excludes 1."""
+    if not r.known:
+        return "unknown: no interval (one value)"
+    if not r.excludes(1.0):
+        return "same within noise"
+    return slower if r.lo > 1 else faster

@@ -1,0 +1,72 @@
+"""bench.analysis.stats: bootstrap medians and ratios over rounds and blocks."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bench.analysis import stats
+
+
+def rounds(rng: np.random.Generator, ms: float, n_rounds: int = 3, blocks: int = 30, noise: float = 0.05,
+           drift: tuple[float, ...] | None = None) -> list[np.ndarray]:
+    drift = drift or (1.0,) * n_rounds
+    return [ms * d * (1 + noise * rng.standard_normal(blocks)) for d in drift[:n_rounds]]
+
+
+def test_each_round_counts_once_however_many_blocks_it_has():
+    """A long training round beside two short timing rounds: the estimate is the mean of the
+    three rounds' medians, not the long round's median."""
+    rs = [np.full(200, 10.0), np.full(5, 13.0), np.full(5, 16.0)]
+    assert stats.median(rs).value == 13.0
+
+
+def test_median_is_the_mean_of_round_medians_inside_its_interval():
+    rs = rounds(np.random.default_rng(1), 10.0)
+    m = stats.median(rs)
+    assert m.value == np.mean([np.median(r) for r in rs])
+    assert m.lo < m.value < m.hi and m.hi - m.lo < 0.1 * m.value
+    assert stats.median(rs) == m  # seeded: a report reads the same every time
+
+
+def test_more_blocks_narrow_the_interval():
+    rng = np.random.default_rng(2)
+    few, many = stats.median(rounds(rng, 10.0, blocks=10)), stats.median(rounds(rng, 10.0, blocks=300))
+    assert many.hi - many.lo < few.hi - few.lo
+
+
+def test_equal_times_are_the_same_within_noise():
+    rng = np.random.default_rng(3)
+    r = stats.ratio(rounds(rng, 10.0), rounds(rng, 10.0))
+    assert r.lo < 1 < r.hi and stats.verdict(r) == "same within noise"
+
+
+def test_a_slower_side_is_slower_and_a_faster_one_faster():
+    rng = np.random.default_rng(4)
+    base, slow = rounds(rng, 10.0), rounds(rng, 15.0)
+    r = stats.ratio(slow, base)
+    assert 1.4 < r.lo < r.value < r.hi < 1.6 and stats.verdict(r) == "slower"
+    assert stats.verdict(stats.ratio(base, slow)) == "faster"
+
+
+def test_pairing_rounds_cancels_the_machines_drift():
+    """Two modes run side by side in rounds whose speed drifts by 2x: paired by round the 10%
+    difference is clear, unpaired the drift swamps it."""
+    rng = np.random.default_rng(5)
+    drift = (1.0, 1.5, 2.0)
+    a, b = rounds(rng, 11.0, noise=0.02, drift=drift), rounds(rng, 10.0, noise=0.02, drift=drift)
+    paired, unpaired = stats.ratio(a, b, paired=True), stats.ratio(a, b)
+    assert stats.verdict(paired) == "slower" and 1.05 < paired.lo < 1.1 < paired.hi < 1.15
+    assert stats.verdict(unpaired) == "same within noise"
+
+
+def test_one_value_has_no_interval():
+    one = stats.median([np.array([5.0])])
+    assert one.value == 5.0 and not one.known and str(one) == "5 [n/a]"
+    r = stats.ratio([np.array([6.0])], [np.array([5.0])])
+    assert r.value == 1.2 and not r.excludes(1.0) and stats.verdict(r).startswith("unknown")
+
+
+def test_non_finite_blocks_and_empty_rounds_are_dropped():
+    m = stats.median([np.array([1.0, np.nan, 3.0]), np.array([])])
+    assert m.value == 2.0
+    assert np.isnan(stats.median([]).value)
