@@ -58,7 +58,7 @@ BAD = [
     (["--backends", "torch,mxnet"], "unknown backend 'mxnet'; choose from torch, tf, jax"),
     (["--algo", "lsgan"], "unknown algorithm 'lsgan'; choose from gan, wgan, wgan_gp"),
     (["--arch", "resnet"], "unknown architecture 'resnet'; choose from mlp, toy_mlp, dcgan28, dcgan28_small"),
-    (["--dataset", "cifar"], "unknown data set 'cifar'; choose from mnist, svhn, celeba, 8gaussians"),
+    (["--dataset", "cifar"], "unknown data set 'cifar'; choose from mnist, svhn, celeba, noise28"),
     (["--preset", "seed999"], "unknown preset 'seed999'; choose from seed000-wgan-gp-svhn, seed001-gan-mlp-mnist"),
     (["--preset", "seed000-wgan-gp-svhn"], "put train_32x32.mat (SVHN) in a directory and pass --data-dir DIR"),
     (["--preset", "paper-wgan"], "put img_align_celeba/ (CelebA's aligned JPEGs) in a directory"),
@@ -181,15 +181,15 @@ def test_explicit_warmup_or_block_is_kept(tmp_path):
 
 
 def test_repeats_are_planned_round_after_round(tmp_path):
-    from bench.run import runner
+    from bench.run import plan as plan_module
 
     plan = _plan("--backends", "torch,jax", "--repeats", "3", "--out", str(tmp_path / "r"))
-    ts = runner.tasks(plan)
+    ts = plan_module.tasks(plan)
     n = len(plan.runs)
     assert [t.repeat for t in ts] == [r for r in range(3) for _ in range(n)]
     assert [(t.backend, t.mode) for t in ts] == list(plan.runs) * 3  # A B C A B C ...
     train, timing = ts[0].spec, ts[n].spec
-    assert train.steps == 2000 and timing.steps == train.warmup + runner.REPEAT_BLOCKS * train.block
+    assert train.steps == 2000 and timing.steps == train.warmup + plan_module.REPEAT_BLOCKS * train.block
     assert timing.eval_every == 0 and ts[n].tag == f"{ts[0].tag}-r1"
     assert _plan("--out", str(tmp_path / "d")).repeats == 3  # the main command's default
     assert _plan("--steps", "10", "--out", str(tmp_path / "s")).repeats == 1  # a short run: one round

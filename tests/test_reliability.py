@@ -58,7 +58,7 @@ def test_every_failure_is_contained(tmp_path, fakes):
     assert rows["fake", "hang"]["status"] == "failed" and "no step finished in 10 s" in rows["fake", "hang"]["note"]
     assert rows["fake", "diverge"]["status"] == "diverged" and "at step 3" in rows["fake", "diverge"]["note"]
     absent, gone = rows["absent", "x"], rows["gone", "x"]
-    assert absent["status"] == "unavailable" and "pip install absent-framework" in absent["note"]
+    assert absent["status"] == "unavailable" and "pip install 'ganbench[absent]'" in absent["note"]
     assert gone["status"] == "unavailable" and "not_a_real_framework_ganbench" in gone["note"]
     losses = pd.read_csv(out / "losses.csv")
     assert losses[["d_loss", "g_loss"]].notna().all().all()  # no NaN row slipped through
