@@ -200,8 +200,8 @@ TOY = {**{name: m.sample for name, m in MIXTURES.items()}, "swissroll": swissrol
 # cannot be (a GPU machine without them); a step's time does not depend on the pixels.
 NOISE = {"noise28": (28, 28, 1), "noise32": (32, 32, 3), "noise64": (64, 64, 3)}
 NOISE_IMAGES = 1024
-IMAGE_SETS = ("mnist", "svhn", "celeba", *NOISE)
-DATASETS = (*IMAGE_SETS, *TOY)
+IMAGE_SETS = ("mnist", "svhn", "celeba")
+DATASETS = (*IMAGE_SETS, *TOY, *NOISE)  # the stand-ins last
 SAMPLE_SHAPES = {"mnist": (28, 28, 1), "svhn": (32, 32, 3), "celeba": (64, 64, 3), **NOISE,
                  **{k: (2,) for k in TOY}}
 NEEDS_DIR = {"svhn": f"{SVHN_FILE} (SVHN)", "celeba": f"{CELEBA_DIR}/ (CelebA's aligned JPEGs)"}

@@ -1,2 +1,4 @@
-"""Running a plan: CLI parsing, one worker process per backend, the run directory and
-resume. May import backends (in workers only), bench.analysis and bench.core."""
+"""Running a plan: CLI parsing (cli), the plan and its tasks (plan), long-lived worker
+processes (worker, procs), the time budget (budget), results into the run directory (rows,
+rundir), local execution (runner) and Ray (cluster). May import backends (in workers only),
+bench.analysis and bench.core."""

@@ -63,7 +63,7 @@ class Worker:
     def __init__(self, module: str, work_dir: Path, device: str, devices: int, log: Path) -> None:
         self.spawned = time.monotonic()
         self.start_s: float | None = None  # spawn to "ready": interpreter, bench and the framework imported
-        self.jobs, self.log = 0, log
+        self.log = log
         with log.open("a") as err:
             self.proc = subprocess.Popen([sys.executable, "-m", "bench.run.worker", module, str(work_dir)],
                                          env=worker_env(device, devices), stdin=subprocess.PIPE,
@@ -80,7 +80,6 @@ class Worker:
         """Hand the worker one task and follow it: None once it reports the task done, its exit
         code if it died first; Stalled after stall_s seconds without a finished block (a hang
         ends, a long run that keeps making progress never does), OutOfTime past `deadline`."""
-        self.jobs += 1
         try:
             self.proc.stdin.write(tag + "\n")
             self.proc.stdin.flush()
