@@ -58,7 +58,7 @@ BAD = [
     (["--backends", "torch,mxnet"], "unknown backend 'mxnet'; choose from torch, tf, jax"),
     (["--algo", "lsgan"], "unknown algorithm 'lsgan'; choose from gan, wgan, wgan_gp"),
     (["--arch", "resnet"], "unknown architecture 'resnet'; choose from mlp, toy_mlp, dcgan28, dcgan28_small"),
-    (["--dataset", "cifar"], "unknown data set 'cifar'; choose from mnist, svhn, celeba, noise28"),
+    (["--dataset", "cifar"], "unknown data set 'cifar'; choose from mnist, svhn, celeba, 8gaussians"),
     (["--preset", "seed999"], "unknown preset 'seed999'; choose from seed000-wgan-gp-svhn, seed001-gan-mlp-mnist"),
     (["--preset", "seed000-wgan-gp-svhn"], "put train_32x32.mat (SVHN) in a directory and pass --data-dir DIR"),
     (["--preset", "paper-wgan"], "put img_align_celeba/ (CelebA's aligned JPEGs) in a directory"),
