@@ -27,7 +27,7 @@ class BackendEntry:
 REGISTRY: dict[str, BackendEntry] = {
     e.name: e
     for e in (
-        BackendEntry("torch", "backends.torch_backend", "torch", ("eager", "compile"),
+        BackendEntry("torch", "backends.torch_backend", "torch", ("eager", "compile", "func"),
                      ("eager", "compile"), "pip install torch==2.13.0"),
         BackendEntry("tf", "backends.tf_backend", "tensorflow", ("eager", "graph", "xla"),
                      ("graph", "xla"), "pip install tensorflow-cpu"),
