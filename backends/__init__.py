@@ -22,13 +22,20 @@ class BackendEntry:
     modes: tuple[str, ...]
     default_modes: tuple[str, ...]  # the idiomatic mode plus the fastest
     install: str  # CPU install command; README has the GPU extras
+    explain: tuple[tuple[str, str], ...] = ()  # (mode, one line: compiled, eager, optimizer) for --help
 
 
 REGISTRY: dict[str, BackendEntry] = {
     e.name: e
     for e in (
         BackendEntry("torch", "backends.torch_backend", "torch", ("eager", "compile", "func"),
-                     ("eager", "compile"), "pip install torch==2.13.0"),
+                     ("eager", "func"), "pip install torch==2.13.0", (
+                         ("eager", "nothing compiled; torch.optim fused Adam, foreach RMSprop"),
+                         ("compile", "torch.compile of the forward+backward passes and of torch.optim's foreach "
+                                     "steps; the WGAN-GP critic's double backward stays eager"),
+                         ("func", "each generator iteration (critic updates, penalty, generator update) one "
+                                  "fullgraph graph: torch.func + hand-written in-place updates; the block loop "
+                                  "eager on a CPU, one CUDA graph per block on a GPU"))),
         BackendEntry("tf", "backends.tf_backend", "tensorflow", ("eager", "graph", "xla"),
                      ("graph", "xla"), "pip install tensorflow-cpu"),
         BackendEntry("jax", "backends.jax_backend", "jax", ("jit", "scan"),
