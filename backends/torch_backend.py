@@ -1,6 +1,7 @@
 """PyTorch backend: nn.Modules and torch.optim, eager or torch.compile'd; or torch.func, one graph.
 
-Modes (MODES below says the same in one line each, for the rows' notes):
+Modes (backends.REGISTRY's `explain` says the same in a line each for --help; each row's note
+says what ran):
 - eager: nn.Modules and torch.optim, nothing compiled.
 - compile: the idiomatic torch.compile: the modules' forward and backward and the optimizer
   steps compiled; the gradient-penalty critic backward stays eager (aot_autograd has no double
@@ -57,10 +58,10 @@ from bench.run.worker import die_with
 
 # Collectives wait at most this long for a slower rank (one rank may still be compiling).
 COLLECTIVE_TIMEOUT = datetime.timedelta(minutes=10)
-# torch.optim implementation per (mode, optimizer): torch's CPU default is the per-parameter
-# loop. Fused Adam (CPU and CUDA) is one kernel per parameter; RMSprop has no fused form, and
-# its foreach form is bit-identical to the loop. compile traces the foreach form, which inductor
-# fuses into its own kernels.
+# torch.optim implementation per (mode, optimizer), the same on CPU and CUDA, where both forms
+# exist; torch's own CPU default is the per-parameter loop. Fused Adam is one kernel per
+# parameter; RMSprop has no fused form, and its foreach form is bit-identical to the loop.
+# compile traces the foreach form, which inductor fuses into its own kernels.
 OPTIMIZER_IMPL = {("eager", "adam"): "fused", ("eager", "rmsprop"): "foreach",
                   ("compile", "adam"): "foreach", ("compile", "rmsprop"): "foreach"}
 # CUDA graphs: warm-up runs before capture (the allocator and lazy initialisation settle).
