@@ -19,6 +19,7 @@ class BackendEntry:
     framework: str  # import name, for availability checks and versions
     modes: tuple[str, ...]
     default_modes: tuple[str, ...]  # the idiomatic mode plus the fastest
+    explain: tuple[tuple[str, str], ...] = ()  # (mode, one line: compiled, eager, optimizer) for --help
 
     @property
     def install(self) -> str:
@@ -29,12 +30,15 @@ class BackendEntry:
 REGISTRY: dict[str, BackendEntry] = {
     e.name: e
     for e in (
-        BackendEntry("torch", "backends.torch_backend", "torch", ("eager", "compile"),
-                     ("eager", "compile")),
-        BackendEntry("tf", "backends.tf_backend", "tensorflow", ("eager", "graph", "xla"),
-                     ("graph", "xla")),
-        BackendEntry("jax", "backends.jax_backend", "jax", ("jit", "scan"),
-                     ("jit", "scan")),
+        BackendEntry("torch", "backends.torch_backend", "torch", ("eager", "compile", "func"), ("eager", "func"), (
+            ("eager", "nothing compiled; torch.optim fused Adam, foreach RMSprop"),
+            ("compile", "torch.compile of the forward+backward passes and of torch.optim's foreach "
+                        "steps; the WGAN-GP critic's double backward stays eager"),
+            ("func", "each generator iteration (critic updates, penalty, generator update) one "
+                     "fullgraph graph: torch.func + hand-written in-place updates; the block loop "
+                     "eager on a CPU, one CUDA graph per block on a GPU"))),
+        BackendEntry("tf", "backends.tf_backend", "tensorflow", ("eager", "graph", "xla"), ("graph", "xla")),
+        BackendEntry("jax", "backends.jax_backend", "jax", ("jit", "scan"), ("jit", "scan")),
     )
 }
 

@@ -1,7 +1,19 @@
-"""PyTorch backend: imperative nn.Modules and torch.optim, eager or torch.compile'd.
+"""PyTorch backend: nn.Modules and torch.optim, eager or torch.compile'd; or torch.func, one graph.
 
-torch.optim.Adam and RMSprop already use the spec's formulas (bench.core.optim), so they are
-configured from the spec rather than rewritten. Torch keeps its own layouts (NCHW, Linear
+Modes (backends.REGISTRY's `explain` says the same in a line each for --help; each row's note
+says what ran):
+- eager: nn.Modules and torch.optim, nothing compiled.
+- compile: the idiomatic torch.compile: the modules' forward and backward and the optimizer
+  steps compiled; the gradient-penalty critic backward stays eager (aot_autograd has no double
+  backward, pytorch/pytorch#92348).
+- func: the whole generator iteration (n_critic critic updates with the penalty, then the
+  generator update) as one fullgraph torch.compile graph, written with torch.func (grad over
+  functional_call) and the spec's update rules (bench.core.optim) as in-place updates; on a GPU
+  a block of K iterations is captured once as a CUDA graph and replayed.
+
+torch.optim.Adam and RMSprop already use the spec's formulas (bench.core.optim), so eager and
+compile configure them from the spec rather than rewriting them, with the fastest implementation
+that keeps parity chosen per device (OPTIMIZER_IMPL). Torch keeps its own layouts (NCHW, Linear
 (out, in), Conv (out, in, kh, kw), ConvTranspose (in, out, kh, kw)); load/export permute
 to and from the canonical ones of bench.core.nets.
 
@@ -16,12 +28,14 @@ stay equal on every rank, so sample, critic, evaluate and export run on rank 0 a
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import functools
 import os
 import shutil
 import tempfile
 import weakref
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
@@ -32,17 +46,26 @@ import torch.distributed._functional_collectives as funcol
 import torch.multiprocessing as mp
 import torch.nn.functional as F
 from torch import nn
+from torch.func import functional_call
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from backends import common
 from backends.common import check_mode, die_with, probe_operand
-from bench.core import gan
+from bench.core import gan, optim
 from bench.core.nets import Act, Arch, BatchNorm, Conv, ConvT, Crop, Dense, Flatten, Layer, Reshape
 from bench.core.spec import Algo, Optimizer, RunSpec
 from bench.core.stream import replica_rows
 
 # Collectives wait at most this long for a slower rank (one rank may still be compiling).
 COLLECTIVE_TIMEOUT = datetime.timedelta(minutes=10)
+# torch.optim implementation per (mode, optimizer), the same on CPU and CUDA, where both forms
+# exist; torch's own CPU default is the per-parameter loop. Fused Adam is one kernel per
+# parameter; RMSprop has no fused form, and its foreach form is bit-identical to the loop.
+# compile traces the foreach form, which inductor fuses into its own kernels.
+OPTIMIZER_IMPL = {("eager", "adam"): "fused", ("eager", "rmsprop"): "foreach",
+                  ("compile", "adam"): "foreach", ("compile", "rmsprop"): "foreach"}
+# CUDA graphs: warm-up runs before capture (the allocator and lazy initialisation settle).
+CUDA_GRAPH_WARMUPS = 2
 
 
 class Ops:
@@ -176,21 +199,102 @@ def _tensors(net: str, layers: tuple[Layer, ...], seq: nn.Sequential) -> dict[st
     return out
 
 
-def _optimizer(o: Optimizer, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+def _optimizer(o: Optimizer, params: list[nn.Parameter], impl: str = "foreach") -> torch.optim.Optimizer:
+    """impl: "fused" or "foreach", always explicit (torch's default depends on the device)."""
+    kw = {"fused": True} if impl == "fused" else {"foreach": True}
     if o.name == "adam":
-        return torch.optim.Adam(params, lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps)
-    return torch.optim.RMSprop(params, lr=o.lr, alpha=o.alpha, eps=o.eps)
+        return torch.optim.Adam(params, lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps, **kw)
+    return torch.optim.RMSprop(params, lr=o.lr, alpha=o.alpha, eps=o.eps, **kw)
 
 
-def apply_optimizer(o: Optimizer, p0: np.ndarray, grads: list[np.ndarray]) -> list[np.ndarray]:
-    """This backend's optimizer on one parameter, one update per gradient (tests vs bench.core.optim)."""
+def apply_optimizer(o: Optimizer, p0: np.ndarray, grads: list[np.ndarray], impl: str | None = None
+                    ) -> list[np.ndarray]:
+    """This backend's optimizer on one parameter, one update per gradient (tests vs bench.core.optim).
+    impl: "fused", "foreach" (torch.optim) or "func" (func mode's update); default eager's on the CPU."""
+    impl = impl or OPTIMIZER_IMPL["eager", o.name]
     p = nn.Parameter(torch.from_numpy(p0.astype(np.float32)))
-    opt, out = _optimizer(o, [p]), []
-    for g in grads:
-        p.grad = torch.from_numpy(g.astype(np.float32))
-        opt.step()
+    opt = _optimizer(o, [p], impl) if impl != "func" else None
+    slots, out = {s: [torch.zeros_like(p)] for s in o.slots()}, []
+    for t, g in enumerate(grads, start=1):
+        grad = torch.from_numpy(g.astype(np.float32))
+        if opt is None:
+            with torch.no_grad():
+                _func_update(o, [p], [grad], slots, _bias_corrections(o, [t], torch.float32)[0])
+        else:
+            p.grad = grad
+            opt.step()
         out.append(p.detach().numpy().copy())
     return out
+
+
+# -- func mode: the update rules and passes as functions of explicit tensors -----------------
+def _bias_corrections(o: Optimizer, steps: list[int], dtype: torch.dtype) -> torch.Tensor:
+    """(len(steps), 2): Adam's 1 - beta^t per 1-based step t, formed in float64 on the host as torch.optim
+    does and rounded once to the run's dtype; they enter the compiled graph as inputs, so a new t
+    neither retraces nor waits for the device. RMSprop has none: zeros of the same shape."""
+    bc = [optim.bias_corrections(o, t) if o.name == "adam" else (0.0, 0.0) for t in steps]
+    return torch.tensor(bc, dtype=torch.float64).to(dtype)
+
+
+def _func_update(o: Optimizer, params: list[torch.Tensor], grads: list[torch.Tensor],
+                 slots: dict[str, list[torch.Tensor]], bc: torch.Tensor) -> None:
+    """One step of bench.core.optim's rule on params and their slots, in place."""
+    for i, (p, g) in enumerate(zip(params, grads, strict=True)):
+        if o.name == "adam":
+            new, m, v = optim.adam(o, p, g, slots["m"][i], slots["v"][i], (bc[0], bc[1]), torch.sqrt)
+            slots["m"][i].copy_(m)
+        else:
+            new, v = optim.rmsprop(o, p, g, slots["v"][i], torch.sqrt)
+        slots["v"][i].copy_(v)
+        p.copy_(new)
+
+
+def _stack(rows: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    return {key: torch.stack([r[key] for r in rows]) for key in rows[0]}
+
+
+@dataclasses.dataclass(frozen=True)
+class FuncNet:
+    """One net's tensors in func mode, by the module's own names (functional_call's keys)."""
+
+    params: dict[str, torch.Tensor]
+    buffers: dict[str, torch.Tensor]
+    slots: dict[str, list[torch.Tensor]]  # canonical slot -> one tensor per parameter, in params' order
+    steps: list[torch.Tensor]  # torch.optim's step counts, kept for export
+
+    def clip(self, c: float) -> None:
+        for p in self.params.values():
+            p.clamp_(-c, c)
+
+
+class _CudaGraphBlock:
+    """A block of K func iterations captured once as a CUDA graph, then replayed per block: inputs
+    are copied into static buffers, metrics read from static outputs. The warm-ups (on a side
+    stream, as capture requires) train, so the state they update is saved before and restored."""
+
+    def __init__(self, iteration: Callable, state: list[torch.Tensor], inputs: tuple[torch.Tensor, ...]) -> None:
+        self.iteration, self.inputs = iteration, tuple(x.clone() for x in inputs)
+        saved = [t.clone() for t in state]
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(CUDA_GRAPH_WARMUPS):
+                self._block()
+        torch.cuda.current_stream().wait_stream(side)
+        for t, v in zip(state, saved, strict=True):
+            t.copy_(v)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.outputs = self._block()
+
+    def _block(self) -> dict[str, torch.Tensor]:
+        return _stack([self.iteration(*(x[k] for x in self.inputs)) for k in range(len(self.inputs[0]))])
+
+    def __call__(self, inputs: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
+        for static, x in zip(self.inputs, inputs, strict=True):
+            static.copy_(x)
+        self.graph.replay()
+        return {k: v.clone() for k, v in self.outputs.items()}
 
 
 class TorchBackend:
@@ -218,40 +322,68 @@ class TorchBackend:
         self.D = nn.Sequential(*map(layer, arch.critic)).to(self.device, self.dtype)
         self.tensors = {**_tensors("G", arch.generator, self.G), **_tensors("D", arch.critic, self.D)}
         self.params = {n: t for n, (t, _) in self.tensors.items() if isinstance(t, nn.Parameter)}
-        self.opt = {
-            "G": _optimizer(self.algo.g_opt, list(self.G.parameters())),
-            "D": _optimizer(self.algo.d_opt, list(self.D.parameters())),
-        }
+        self.impl = {net: OPTIMIZER_IMPL.get((mode, o.name), "foreach") for net, o in self._opts().items()}
+        # func mode never steps these: they hold its optimizer slots, so load and export are shared
+        self.opt = {net: _optimizer(o, list(self._net(net).parameters()), self.impl[net])
+                    for net, o in self._opts().items()}
         # The modules whose forward starts a backward: wrapped in DDP on N devices. The other net
         # is always called unwrapped (G under no_grad in the critic step, frozen D in the generator
         # step), since a DDP forward must be followed by a backward reaching all its parameters.
         self.critic_passes: nn.Module = CriticPasses(self.D, self.algo)
         self.critic_net, self.generator_net = self.critic_passes, self.G
         self.global_bn = [m for m in (*self.G, *self.D) if isinstance(m, GlobalBatchNorm)]
-        self.note = ""
-        if self.world > 1:
+        notes = []
+        if self.world > 1 and mode != "func":
             ids = [self.device.index] if self.device.type == "cuda" else None
             # buffers need no broadcast: synchronised batch norm keeps running statistics equal
             self.critic_net = DDP(self.critic_passes, device_ids=ids, forward_sync_buffers=False)
             self.generator_net = DDP(self.G, device_ids=ids, forward_sync_buffers=False)
-            self.note = f"DDP {dist.get_backend()} x{self.world}"
-            if self.global_bn:
-                self.note += ", batch norm over the global batch"
+            notes.append(f"DDP {dist.get_backend()} x{self.world}")
+        elif self.world > 1:
+            notes.append(f"{dist.get_backend()} x{self.world}, gradients all-reduced inside the graph")
+        if self.global_bn:
+            notes[-1] += ", batch norm over the global batch"
         self.critic_step, self.generator_step = self._critic_update, self._generator_update
         self.critic_backward, self.generator_backward = self._critic_backward, self._generator_backward
-        if mode == "compile":
-            # Forward and backward compiled; optimizer steps stay eager: compiled Adam computes its
-            # bias correction 1 - beta^t in float32, off the spec by ~7e-6 relative per step.
+        self.opt_step = {net: opt.step for net, opt in self.opt.items()}
+        optimizers = ", ".join(f"{net} {o.name} {self.impl[net]}" for net, o in self._opts().items())
+        if mode == "eager":
+            notes.append(f"torch.optim {optimizers}; nothing compiled")
+        elif mode == "compile":
             # Compiled code is cached per function, not per instance: start clean so an earlier
             # backend's graphs (another arch, dtype) neither count here nor turn shapes dynamic.
             torch._dynamo.reset()
             compile_ = functools.partial(torch.compile, dynamic=False)
             self.generator_backward = compile_(self._generator_backward)
-            self.note = "; ".join(filter(None, (self.note, "optimizer steps eager")))
-            if self.algo.gp_lambda:  # aot_autograd has no double backward: GP critic step stays eager
-                self.note += "; critic step eager (torch.compile has no double backward)"
+            # torch.optim's step always breaks the graph around it (pytorch/pytorch#104053): its own graph
+            self.opt_step = {net: compile_(opt.step) for net, opt in self.opt.items()}
+            compiled = "G forward+backward, both optimizer steps"
+            if self.algo.gp_lambda:  # aot_autograd has no double backward (pytorch/pytorch#92348)
+                notes.append(f"torch.optim {optimizers}; compiled: {compiled}; eager: the critic's "
+                             "forward+backward (the penalty's double backward)")
             else:
                 self.critic_backward = compile_(self._critic_backward)
+                notes.append(f"torch.optim {optimizers}; compiled: {compiled}, D forward+backward")
+        elif mode == "func":
+            torch._dynamo.reset()
+            self.iteration = torch.compile(self._func_iteration, fullgraph=True, dynamic=False)
+            opts = ", ".join(f"{net} {o.name}" for net, o in self._opts().items())
+            notes.append(f"torch.func, hand-written {opts} (bench.core.optim, in place); compiled: each "
+                         "generator iteration (critic updates, penalty, generator update) as one graph; "
+                         + ("a CUDA graph replays each block" if self._cuda_graphs() else
+                            "eager: the loop over a block's iterations"))
+        self.note = "; ".join(notes)
+        self.graphs: dict[tuple[int, ...], _CudaGraphBlock] = {}
+
+    def _opts(self) -> dict[str, Optimizer]:
+        return {"G": self.algo.g_opt, "D": self.algo.d_opt}
+
+    def _net(self, net: str) -> nn.Sequential:
+        return self.G if net == "G" else self.D
+
+    def _cuda_graphs(self) -> bool:
+        """func on one GPU: a block's iterations captured as one CUDA graph (not across NCCL ranks)."""
+        return self.device.type == "cuda" and self.world == 1
 
     # -- ranks ---------------------------------------------------------------------------
     def _join_group(self, device: str, init_method: str | None, threads: int | None) -> None:
@@ -367,11 +499,21 @@ class TorchBackend:
                 t.copy_(self._to_torch(name, state[name]))
         for net, opt in self.opt.items():
             t = int(state.get(f"{net}:t", 0))
+            # eager starts from torch's own empty state; compile and func hold every slot from the start,
+            # with a float64 step count: compiled torch.optim forms 1 - beta^t in the step's dtype
+            if t == 0 and self.mode == "eager":
+                continue
+            fused = self.impl[net] == "fused"  # fused kernels read a float32 step on the parameter's device
+            step_dtype = torch.float32 if fused else torch.float64
             for name, p in self.params.items():
-                if name.startswith(net + ".") and t > 0:  # absent slots: torch's own zero start
-                    opt.state[p] = {"step": torch.tensor(float(t)), **{
-                        key: self._to_torch(name, state[f"{name}:{slot}"])
-                        for slot, key in self._slot_keys(net).items() if f"{name}:{slot}" in state}}
+                if name.startswith(net + "."):
+                    opt.state[p] = {
+                        "step": torch.tensor(float(t), dtype=step_dtype, device=p.device if fused else "cpu"),
+                        **{key: self._to_torch(name, state[f"{name}:{slot}"]) if f"{name}:{slot}" in state
+                           else torch.zeros_like(p) for slot, key in self._slot_keys(net).items()
+                           if slot in self._opts()[net].slots()}}
+        if self.mode == "func":
+            self._bind_func_state()
         x = self._tensor(data)
         self.data = (x.permute(0, 3, 1, 2) if x.dim() == 4 else x).contiguous()
 
@@ -417,7 +559,7 @@ class TorchBackend:
         if self.algo.clip and self.algo.clip_before_update:
             self._clip()
         m = self.critic_backward(x_real, z, alpha)
-        self.opt["D"].step()
+        self.opt_step["D"]()
         if self.algo.clip and not self.algo.clip_before_update:
             self._clip()
         return m
@@ -425,7 +567,7 @@ class TorchBackend:
     def _generator_update(self, z) -> torch.Tensor:
         self.D.requires_grad_(False)  # no critic gradients during the generator update
         loss = self.generator_backward(z)
-        self.opt["G"].step()
+        self.opt_step["G"]()
         self.D.requires_grad_(True)
         return loss
 
@@ -435,19 +577,113 @@ class TorchBackend:
     def train(self, block: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         self._tell("train", block)
         idx, z_d, alpha, z_g = self._inputs(block if self.world == 1 else replica_rows(block, self.rank, self.world))
-        rows = []
         with self._global_batch_norm():
-            for k in range(idx.shape[0]):
-                for c in range(idx.shape[1]):
-                    m = self.critic_step(self.data[idx[k, c]], z_d[k, c], alpha[k, c])
-                m["g_loss"] = self.generator_step(z_g[k])
-                rows.append(m)
-        stacked = {key: torch.stack([r[key] for r in rows]) for key in rows[0]}
+            if self.mode == "func":
+                stacked = self._func_block(idx, z_d, alpha, z_g)
+            else:
+                rows = []
+                for k in range(idx.shape[0]):
+                    for c in range(idx.shape[1]):
+                        m = self.critic_step(self.data[idx[k, c]], z_d[k, c], alpha[k, c])
+                    m["g_loss"] = self.generator_step(z_g[k])
+                    rows.append(m)
+                stacked = _stack(rows)
         if self.world > 1:  # each rank's metrics are means over equal shares: their mean is the global batch's
             total = torch.stack(list(stacked.values()))
             dist.all_reduce(total)
             stacked = dict(zip(stacked, total / self.world, strict=True))
         return {k: v.cpu().numpy() for k, v in stacked.items()}  # the one sync per block
+
+    # -- func mode: one compiled graph per generator iteration ---------------------------
+    def _bind_func_state(self) -> None:
+        """The tensors func's graph reads and updates in place: parameters (detached aliases of the
+        modules', so sample, critic, evaluate and export see every update), buffers (batch-norm
+        running statistics) and the optimizer slots held in torch.optim's state."""
+        self.func: dict[str, FuncNet] = {}
+        for net, opt in self.opt.items():
+            named = dict(self._net(net).named_parameters())
+            keys = self._slot_keys(net)
+            self.func[net] = FuncNet(
+                params={n: p.detach() for n, p in named.items()},
+                buffers=dict(self._net(net).named_buffers()),
+                slots={s: [opt.state[p][keys[s]] for p in named.values()] for s in self._opts()[net].slots()},
+                steps=[opt.state[p]["step"] for p in named.values()])
+
+    def _func_state(self) -> list[torch.Tensor]:
+        """Every tensor the graph updates in place."""
+        return [t for f in self.func.values() for t in (*f.params.values(), *f.buffers.values(),
+                                                        *(x for xs in f.slots.values() for x in xs))]
+
+    def _func_block(self, idx, z_d, alpha, z_g) -> dict[str, torch.Tensor]:
+        """K iterations; Adam's bias corrections for each update made on the host first."""
+        steps, n_critic = idx.shape[:2]
+        t = {net: int(f.steps[0]) for net, f in self.func.items()}
+        bc_d = _bias_corrections(self.algo.d_opt, list(range(t["D"] + 1, t["D"] + steps * n_critic + 1)), self.dtype)
+        bc_g = _bias_corrections(self.algo.g_opt, list(range(t["G"] + 1, t["G"] + steps + 1)), self.dtype)
+        inputs = (idx, z_d, alpha, z_g, bc_d.reshape(steps, n_critic, 2).to(self.device), bc_g.to(self.device))
+        if self._cuda_graphs():
+            shape = tuple(idx.shape)
+            if shape not in self.graphs:
+                self.graphs[shape] = _CudaGraphBlock(self.iteration, self._func_state(), inputs)
+            out = self.graphs[shape](inputs)
+        else:
+            out = _stack([self.iteration(*(x[k] for x in inputs)) for k in range(steps)])
+        for net, n in (("D", steps * n_critic), ("G", steps)):
+            for step in self.func[net].steps:
+                step.fill_(t[net] + n)
+        return out
+
+    def _func_iteration(self, idx, z_d, alpha, z_g, bc_d, bc_g) -> dict[str, torch.Tensor]:
+        """One generator iteration, the graph torch.compile makes: C critic updates, then G's."""
+        for c in range(idx.shape[0]):
+            m = self._func_critic_update(self.data[idx[c]], z_d[c], alpha[c], bc_d[c])
+        m["g_loss"] = self._func_generator_update(z_g, bc_g)
+        return m
+
+    def _func_critic_update(self, x_real, z, alpha, bc) -> dict[str, torch.Tensor]:
+        d, g = self.func["D"], self.func["G"]
+        if self.algo.clip and self.algo.clip_before_update:
+            d.clip(self.algo.clip)
+        fake = functional_call(self.G, (g.params, g.buffers), (z,))  # outside the transform: no G gradient
+        grads, m = torch.func.grad(self._func_critic_loss, has_aux=True)(d.params, d.buffers, x_real, fake, alpha)
+        self._func_apply("D", grads, bc)
+        if self.algo.clip and not self.algo.clip_before_update:
+            d.clip(self.algo.clip)
+        return m
+
+    def _func_critic_loss(self, params, buffers, x_real, fake, alpha):
+        """(d_loss, metrics) as a function of D's parameters. The buffers come in as arguments, also
+        to the penalty's inner grad: torch.func refuses in-place updates of captured tensors, and
+        batch norm updates its running statistics in place."""
+
+        def critic(x, b):
+            return functional_call(self.D, (params, b), (x,))
+
+        m = gan.critic_loss(self.algo, Ops, critic(x_real, buffers), critic(fake, buffers))
+        if self.algo.gp_lambda:
+            x_hat = gan.interpolate(alpha, x_real, fake)
+            grad = torch.func.grad(lambda x, b: critic(x, b).sum())(x_hat, buffers)
+            m["gp"] = gan.gradient_penalty(Ops, grad)
+            m["d_loss"] = m["d_loss"] + self.algo.gp_lambda * m["gp"]
+        return m["d_loss"], m
+
+    def _func_generator_update(self, z, bc) -> torch.Tensor:
+        g, d = self.func["G"], self.func["D"]
+
+        def loss(params, g_buffers, d_buffers):  # D's parameters are constants here: no critic gradients
+            fake = functional_call(self.G, (params, g_buffers), (z,))
+            return gan.generator_loss(self.algo, Ops, functional_call(self.D, (d.params, d_buffers), (fake,)))
+
+        grads, value = torch.func.grad_and_value(loss)(g.params, g.buffers, d.buffers)
+        self._func_apply("G", grads, bc)
+        return value
+
+    def _func_apply(self, net: str, grads: dict[str, torch.Tensor], bc) -> None:
+        f = self.func[net]
+        gs = [grads[n] for n in f.params]
+        if self.world > 1:  # each rank's gradient is of its share's mean: their mean is the global batch's
+            gs = [_sum_over_ranks(g) / self.world for g in gs]
+        _func_update(self._opts()[net], list(f.params.values()), gs, f.slots, bc)
 
     @contextlib.contextmanager
     def _stats_kept(self):

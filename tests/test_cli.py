@@ -66,7 +66,7 @@ BAD = [
     (["--dataset", "svhn", "--embedded-mnist"], "--embedded-mnist is for the mnist data set"),
     (["--arch", "dcgan32", "--dataset", "mnist"], "dcgan32 does not fit data set mnist; use mlp, dcgan28,"),
     (["--modes", "turbo"], "unknown mode 'turbo'"),
-    (["--backends", "torch", "--modes", "scan"], "selects no mode of torch (it has eager, compile)"),
+    (["--backends", "torch", "--modes", "scan"], "selects no mode of torch (it has eager, compile, func)"),
     (["--steps", "0"], "--steps must be positive"),
     (["--batch-size", "-4"], "--batch-size must be positive"),
     (["--n-critic", "0"], "--n-critic must be positive"),

@@ -162,12 +162,20 @@ CHAOTIC_SHOWN = ("torch", "compile", "dcgan64")
 FP64_DCGAN64 = {("torch", "compile"), ("tf", "graph"), ("jax", "jit")}
 
 
+# torch func compiles each generator iteration whole, double backward included (a minute or more
+# a conv setup on 2 cores, cold): in float32 on dcgan28 (WGAN-GP) alone; in float64, whose state
+# comparison is the stricter test, on every arch the other modes cover.
+FUNC_FP32_ARCHS = ("dcgan28",)
+
+
 def _first_steps_cases(float64: bool = False):
     for run in (r for r in ALL_RUNS if r != ("torch", "eager")):
         for arch in CONV_ARCHS:
             for algo in ARCH_ALGOS[arch]:
                 chaotic = (*run, arch) in CHAOTIC and not float64
                 if float64 and arch == "dcgan64" and run not in FP64_DCGAN64:
+                    continue
+                if not float64 and run == ("torch", "func") and arch not in FUNC_FP32_ARCHS:
                     continue
                 if chaotic and (*run, arch) != CHAOTIC_SHOWN:
                     continue

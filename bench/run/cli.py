@@ -47,7 +47,8 @@ def parser() -> argparse.ArgumentParser:
     a("--backends", default=",".join(backends.REGISTRY), help="comma list of " + ", ".join(backends.REGISTRY))
     a("--modes", default="default",
       help="comma list of execution modes, or 'default' (each backend's idiomatic and fastest) or 'all'; "
-      + "; ".join(f"{e.name}: {', '.join(e.modes)}" for e in backends.REGISTRY.values()))
+      + "; ".join(f"{e.name}: {', '.join(e.modes)}" for e in backends.REGISTRY.values())
+      + "".join(f". {e.name} {m}: {what}" for e in backends.REGISTRY.values() for m, what in e.explain))
     a("--preset", help="a source's whole setup (algorithm, networks, data, hyperparameters); explicit flags "
       "override its values. --list-presets shows them")
     a("--list-presets", action="store_true", help="print every preset with its source and values, then exit")
