@@ -12,4 +12,4 @@ import sys
 from bench.main import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(help_is_run=True))

@@ -28,9 +28,10 @@ def usage() -> str:
     return f"usage: ganbench COMMAND [ARGS ...]   (ganbench COMMAND --help for its flags)\n\ncommands:\n{rows}\n"
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, help_is_run: bool = False) -> int:
+    """help_is_run: `--help` alone shows the run flags (run_bench.py, whose flags are run's)."""
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] in (["-h"], ["--help"]):
+    if argv[:1] in (["-h"], ["--help"]) and not help_is_run:
         print(usage(), end="")
         return 0
     if not argv or argv[0] not in COMMANDS:
