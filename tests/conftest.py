@@ -39,7 +39,9 @@ ROOT = Path(__file__).resolve().parent.parent  # the checkout: run_bench.py and 
 ALL_BACKENDS = tuple(backends.REGISTRY)
 ALL_RUNS = tuple((b, m) for b, e in backends.REGISTRY.items() for m in e.modes)
 TOY_DATASET = {"mlp": "mnist", "toy_mlp": "8gaussians"}
-CONV_DATASET = {"dcgan28": "mnist", "dcgan28_small": "mnist", "dcgan32": "svhn", "dcgan64": "celeba"}
+CONV_DATASET = {"dcgan28": "mnist", "dcgan28_small": "mnist", "dcgan32": "svhn", "dcgan64": "celeba",
+                "dcgan64_tf": "celeba"}
+DATASET = {**TOY_DATASET, "mlp_z10": "mnist", **CONV_DATASET}
 SYNTHETIC = 64  # images of the sets no test has on disk: uniform noise in their shape
 
 
@@ -63,7 +65,7 @@ def small_spec(algo: str = "wgan_gp", arch: str = "mlp", batch: int = 16, steps:
         import dataclasses
 
         a = dataclasses.replace(a, **over)
-    return RunSpec(a, arch, {**TOY_DATASET, **CONV_DATASET}[arch], batch, steps, seed=0, warmup=0, block=steps)
+    return RunSpec(a, arch, DATASET[arch], batch, steps, seed=0, warmup=0, block=steps)
 
 
 _DATA: dict[tuple, np.ndarray] = {}
