@@ -21,14 +21,16 @@ from bench.run.runner import Plan, execute, gpu_name, gpus, to_retry
 
 # Defaults per architecture: the sources' batch sizes, and enough steps to time on a CPU.
 ARCH_DEFAULTS = {
-    "mlp": {"batch_size": 64, "steps": 300}, "toy_mlp": {"batch_size": 256, "steps": 200},
+    "mlp": {"batch_size": 64, "steps": 300}, "mlp_z10": {"batch_size": 64, "steps": 300},
+    "toy_mlp": {"batch_size": 256, "steps": 200},
     "dcgan28": {"batch_size": 50, "steps": 60}, "dcgan28_small": {"batch_size": 64, "steps": 100},
     "dcgan32": {"batch_size": 64, "steps": 60}, "dcgan64": {"batch_size": 64, "steps": 30},
+    "dcgan64_tf": {"batch_size": 64, "steps": 30},
 }
 DATASET_ARCH = {"mnist": "mlp", "svhn": "dcgan32", "celeba": "dcgan64",
                 "8gaussians": "toy_mlp", "25gaussians": "toy_mlp", "swissroll": "toy_mlp"}
-ARCH_DATASET = {"mlp": "mnist", "toy_mlp": "8gaussians", "dcgan28": "mnist", "dcgan28_small": "mnist",
-                "dcgan32": "svhn", "dcgan64": "celeba"}
+ARCH_DATASET = {"mlp": "mnist", "mlp_z10": "mnist", "toy_mlp": "8gaussians", "dcgan28": "mnist",
+                "dcgan28_small": "mnist", "dcgan32": "svhn", "dcgan64": "celeba", "dcgan64_tf": "celeba"}
 DENSE_ARCHS = ("mlp", "toy_mlp")
 
 
