@@ -84,19 +84,25 @@ class TorchConvTranspose(nn.Module):
 
 
 class TorchBatchNorm(nn.Module):
-    """Batch norm as bench.core.nets defines it: always the batch's mean and biased variance; in a
-    training pass (STATS mutable) the running statistics move by PyTorch's rule, momentum the
-    new batch's weight and the variance unbiased. flax's nn.BatchNorm does neither."""
+    """Batch norm as bench.core.nets defines it: the batch's mean and biased variance (the running
+    statistics if `running`, for sampling); in a training pass (STATS mutable) the running
+    statistics move by PyTorch's rule, momentum the new batch's weight and the variance unbiased
+    unless the layer says not. flax's nn.BatchNorm does neither."""
 
     momentum: float
     eps: float
+    unbiased: bool
     param_dtype: Any
+    running: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         c = x.shape[-1]
         scale = self.param("scale", nn.initializers.ones, (c,), self.param_dtype)
         shift = self.param("bias", nn.initializers.zeros, (c,), self.param_dtype)
+        if self.running:
+            run_mean, run_var = (self.get_variable(STATS, k) for k in ("mean", "var"))
+            return (x - run_mean) * jax.lax.rsqrt(run_var + self.eps) * scale + shift
         axes = tuple(range(x.ndim - 1))
         mean = x.mean(axes)
         centred = x - mean
@@ -106,7 +112,7 @@ class TorchBatchNorm(nn.Module):
             run_mean = self.variable(STATS, "mean", jnp.zeros, (c,), self.param_dtype)
             run_var = self.variable(STATS, "var", jnp.ones, (c,), self.param_dtype)
             run_mean.value = (1 - m) * run_mean.value + m * mean
-            run_var.value = (1 - m) * run_var.value + m * var * (n / (n - 1))
+            run_var.value = (1 - m) * run_var.value + m * (var * (n / (n - 1)) if self.unbiased else var)
         return centred * jax.lax.rsqrt(var + self.eps) * scale + shift
 
 
@@ -122,7 +128,8 @@ def _crop(x: jax.Array, h: int, w: int) -> jax.Array:
     return x[:, :h, :w]
 
 
-def _layer(layer: Layer, dtype: Any) -> Callable:
+def _layer(layer: Layer, dtype: Any, running: bool = False) -> Callable:
+    """running: batch norm normalises with its running statistics (a sampling net)."""
     if isinstance(layer, Dense):
         return nn.Dense(layer.n_out, use_bias=layer.bias, param_dtype=dtype)
     if isinstance(layer, Conv):
@@ -132,7 +139,7 @@ def _layer(layer: Layer, dtype: Any) -> Callable:
     if isinstance(layer, ConvT):
         return TorchConvTranspose(layer.c_out, layer.k, layer.stride, layer.pad, layer.out_pad, layer.bias, dtype)
     if isinstance(layer, BatchNorm):
-        return TorchBatchNorm(layer.momentum, layer.eps, dtype)
+        return TorchBatchNorm(layer.momentum, layer.eps, layer.unbiased, dtype, running)
     if isinstance(layer, Reshape):
         return partial(_reshape, shape=layer.shape)
     if isinstance(layer, Flatten):
@@ -167,35 +174,48 @@ def _from_tree(keys: dict[str, tuple[str, str]], tree: Params, suffix: str = "")
     return {n + suffix: np.array(flat[key]) for n, key in keys.items()}  # copies: the buffers get donated
 
 
-def _adam(o: Optimizer, dtype: Any = np.float32) -> optax.GradientTransformation:
-    """bench.core.optim.adam as an optax transform. optax.adam forms 1 - b^t in float32, where
-    0.999 is not representable: 1 - 0.999 comes out 1.3e-5 low, every early step ~7e-6 long,
-    and weights 3e-5 from PyTorch's after one step. -expm1(t log b), log b taken in float64
-    (PyTorch's bias corrections are Python floats) and rounded to the run's dtype, is within
-    an ulp or two of it."""
+def _written(o: Optimizer, dtype: Any = np.float32) -> optax.GradientTransformation:
+    """bench.core.optim.update as an optax transform, for every form but PyTorch's RMSprop. optax.adam
+    forms 1 - b^t in float32, where 0.999 is not representable: 1 - 0.999 comes out 1.3e-5 low,
+    every early step ~7e-6 long, and weights 3e-5 from PyTorch's after one step. -expm1(t log b),
+    log b taken in float64 (PyTorch's bias corrections are Python floats) and rounded to the run's
+    dtype, is within an ulp or two of it. State: optax's own Adam and RMS states, so the slots
+    keep optax's field names (OPTAX_SLOT)."""
     log_b1, log_b2 = (np.log(np.float64(b)).astype(dtype) for b in (o.beta1, o.beta2))
 
-    def init(params: Params) -> optax.ScaleByAdamState:
-        zeros = optax.tree.zeros_like(params)
-        return optax.ScaleByAdamState(count=jnp.zeros([], jnp.int32), mu=zeros, nu=zeros)
+    def init(params: Params):
+        slot = {s: jax.tree.map(lambda p, s=s: jnp.full_like(p, o.slot_start(s)), params) for s in o.slots()}
+        if o.is_adam:
+            return optax.ScaleByAdamState(count=jnp.zeros([], jnp.int32), mu=slot["m"], nu=slot["v"])
+        return optax.ScaleByRmsState(nu=slot["v"])
 
-    def update(grads: Params, state: optax.ScaleByAdamState, params: Params = None):
-        t = state.count + 1
-        bc1, bc2 = -jnp.expm1(t * log_b1), -jnp.expm1(t * log_b2)
-        # bench.core.optim.adam from p = 0 yields exactly the update optax adds to the parameters
-        out = jax.tree.map(lambda g, m, v: optim.adam(o, 0.0, g, m, v, (bc1, bc2), jnp.sqrt),
-                           grads, state.mu, state.nu)
-        step, mu, nu = (jax.tree.map(lambda _, r, i=i: r[i], grads, out) for i in range(3))
-        return step, optax.ScaleByAdamState(count=t, mu=mu, nu=nu)
+    def update(grads: Params, state, params: Params = None):
+        bc, count = None, None
+        if o.is_adam:
+            count = state.count + 1
+            bc = (-jnp.expm1(count * log_b1), -jnp.expm1(count * log_b2))
+        slots = {s: getattr(state, OPTAX_SLOT[s]) for s in o.slots()}
+
+        def one(g, *values):
+            # bench.core.optim.update from p = 0 yields exactly the update optax adds to the parameters
+            step, new = optim.update(o, 0.0, g, dict(zip(o.slots(), values, strict=True)), bc, jnp.sqrt)
+            return step, *(new[s] for s in o.slots())
+
+        out = jax.tree.map(one, grads, *(slots[s] for s in o.slots()))
+        step, *new = (jax.tree.map(lambda _, r, i=i: r[i], grads, out) for i in range(1 + len(o.slots())))
+        fields = {OPTAX_SLOT[s]: v for s, v in zip(o.slots(), new, strict=True)}
+        if o.is_adam:
+            return step, optax.ScaleByAdamState(count=count, **fields)
+        return step, optax.ScaleByRmsState(**fields)
 
     return optax.GradientTransformation(init, update)
 
 
 def _optimizer(o: Optimizer, dtype: Any = np.float32) -> optax.GradientTransformation:
-    if o.name == "adam":
-        return _adam(o, dtype)
-    # optax's defaults are not the spec's PyTorch form: decay 0.9, eps inside the root
-    return optax.rmsprop(o.lr, decay=o.alpha, eps=o.eps, eps_in_sqrt=False, initial_scale=0.0)
+    """The one place an optimizer form becomes an optax transform."""
+    if o.name == "rmsprop":  # optax's defaults are not PyTorch's: decay 0.9, eps inside the root
+        return optax.rmsprop(o.lr, decay=o.alpha, eps=o.eps, eps_in_sqrt=False, initial_scale=0.0)
+    return _written(o, dtype)
 
 
 def _apply(tx: optax.GradientTransformation, params: Params, grads: Params, state: Any) -> tuple[Params, Any]:
@@ -248,6 +268,9 @@ class JaxBackend:
         self.dtype = np.dtype(spec.float_dtype)
         self.nets = {net: nn.Sequential([_layer(layer, self.dtype) for layer in layers])
                      for net, layers in arch.nets().items()}
+        # the generator for sample(): with the batch-norm running statistics if the spec asks for them
+        self.sampler = nn.Sequential([_layer(layer, self.dtype, spec.sample_running_stats)
+                                      for layer in arch.generator])
         self.keys = _keys(arch, nets.param_shapes(arch))  # trained parameters, the "params" collection
         self.stat_keys = _keys(arch, nets.buffer_shapes(arch))  # running statistics, STATS
         self.opts = {"G": self.algo.g_opt, "D": self.algo.d_opt}
@@ -313,10 +336,11 @@ class JaxBackend:
             o, keys = self.opts[net], self.keys[net]
             self.t[net] = int(state.get(f"{net}:t", 0))
             slots = {
-                OPTAX_SLOT[s]: _to_tree(keys, lambda n, s=s: self._host(state.get(f"{n}:{s}", np.zeros_like(state[n]))))
+                OPTAX_SLOT[s]: _to_tree(keys, lambda n, s=s, o=o: self._host(
+                    state.get(f"{n}:{s}", np.full_like(state[n], o.slot_start(s)))))
                 for s in o.slots()
             }
-            if o.name == "adam":  # its bias correction reads optax's own count
+            if o.is_adam:  # its bias correction reads optax's own count
                 slots["count"] = np.int32(self.t[net])
             opt = optax.tree_utils.tree_set(self.tx[net].init(self.params[net]), **slots)
             self.opt_state[net] = jax.device_put(opt, self.replicated)
@@ -442,7 +466,8 @@ class JaxBackend:
         return {k: float(v) for k, v in m.items()}
 
     def sample(self, z: np.ndarray) -> np.ndarray:
-        return np.array(self._apply_net("G", self.params["G"], jax.device_put(self._host(z), self.replicated)))
+        z = jax.device_put(self._host(z), self.replicated)
+        return np.array(self.sampler.apply({"params": self.params["G"], STATS: self.stats["G"]}, z))
 
     def critic(self, x: np.ndarray) -> np.ndarray:
         return np.array(self._apply_net("D", self.params["D"], jax.device_put(self._host(x), self.replicated)))

@@ -1,8 +1,8 @@
 """TensorFlow backend: tf.Variables and explicit updates, run eagerly, as a tf.function or XLA.
 
-Keras optimizers use other formulas (Adam's epsilon-hat, RMSprop's eps inside the root;
-GUIDE s.4), so the updates are the spec's (bench.core.optim, PyTorch's form), written on
-tf.Variables with their own slot variables. Weights keep the canonical layouts (Dense
+Keras optimizers use other formulas and defaults (GUIDE s.4), so the updates are the
+spec's (bench.core.optim.update, whichever form it names), written on tf.Variables with
+their own slot variables. Weights keep the canonical layouts (Dense
 (in, out), Conv HWIO, which is TF's own; ConvT is transposed to TF's (kh, kw, out, in) in
 the forward pass) and samples are NHWC, TF's default, so state crosses unchanged. Batch
 norm is written out too (Keras' momentum means the old statistics' weight and it keeps
@@ -49,7 +49,8 @@ def _import_tensorflow():
 tf = _import_tensorflow()
 
 Fn = Callable[[tf.Tensor], tf.Tensor]
-Net = Callable[[tf.Tensor, bool], tf.Tensor]  # (x, update): update moves the batch-norm running statistics
+# (x, update, running=False): update moves the batch-norm running statistics; running normalises with them
+Net = Callable[..., tf.Tensor]
 MEAN = tf.distribute.ReduceOp.MEAN
 
 
@@ -104,12 +105,15 @@ def _conv_transpose(layer: ConvT, w: tf.Variable) -> Fn:
 
 def _batch_norm(layer: BatchNorm, scale: tf.Variable, shift: tf.Variable, run_mean: tf.Variable,
                 run_var: tf.Variable) -> Net:
-    """bench.core.nets' batch norm: always the batch's mean and biased variance; a training pass also
-    moves the running statistics by PyTorch's rule (momentum = the new batch's weight, unbiased).
+    """bench.core.nets' batch norm: the batch's mean and biased variance (the running statistics
+    when `running`, for sampling); a training pass also moves the running statistics by PyTorch's
+    rule (momentum = the new batch's weight; the variance unbiased unless the layer says not).
     Under a strategy, the global batch's: all-reduced mean, then all-reduced centred squares."""
     m = layer.momentum
 
-    def batch_norm(x: tf.Tensor, update: bool) -> tf.Tensor:
+    def batch_norm(x: tf.Tensor, update: bool, running: bool = False) -> tf.Tensor:
+        if running:
+            return (x - run_mean) * tf.math.rsqrt(run_var + layer.eps) * scale + shift
         axes = list(range(x.shape.rank - 1))
         mean = _replica_mean(tf.reduce_mean(x, axes))
         centred = x - mean
@@ -117,7 +121,7 @@ def _batch_norm(layer: BatchNorm, scale: tf.Variable, shift: tf.Variable, run_me
         if update:  # every replica assigns the same values (the variables aggregate ONLY_FIRST_REPLICA)
             n = tf.cast(tf.size(x) // layer.c * _replicas(), x.dtype)
             run_mean.assign((1 - m) * run_mean + m * mean)
-            run_var.assign((1 - m) * run_var + m * var * n / (n - 1))
+            run_var.assign((1 - m) * run_var + m * (var * n / (n - 1) if layer.unbiased else var))
         return centred * tf.math.rsqrt(var + layer.eps) * scale + shift
 
     return batch_norm
@@ -150,16 +154,16 @@ def _layer(key: str, layer: Layer, params: dict[str, tf.Variable], stats: dict[s
     if isinstance(layer, BatchNorm):
         return _batch_norm(layer, w, b, stats[f"{key}.mean"], stats[f"{key}.var"])
     f = _stateless(layer, w, b)
-    return lambda x, update: f(x)
+    return lambda x, update, running=False: f(x)
 
 
 def _sequential(net: str, layers: tuple[Layer, ...], params: dict[str, tf.Variable],
                 stats: dict[str, tf.Variable]) -> Net:
     fns = [_layer(f"{net}.{i}", layer, params, stats) for i, layer in enumerate(layers)]
 
-    def forward(x: tf.Tensor, update: bool) -> tf.Tensor:
+    def forward(x: tf.Tensor, update: bool, running: bool = False) -> tf.Tensor:
         for f in fns:
-            x = f(x, update)
+            x = f(x, update, running)
         return x
 
     return forward
@@ -167,16 +171,19 @@ def _sequential(net: str, layers: tuple[Layer, ...], params: dict[str, tf.Variab
 
 def _update(o: Optimizer, p: tf.Variable, g: tf.Tensor, slots: dict[str, tf.Variable], t: tf.Tensor) -> None:
     """One optimizer step of p in place; t is the 1-based step count."""
-    if o.name == "adam":
+    bc = None
+    if o.is_adam:
         # t is a graph tensor: form 1 - beta^t in float64 and round once, as PyTorch does on the host
         t64 = tf.cast(t, tf.float64)
         bc = tuple(tf.cast(1 - beta**t64, p.dtype) for beta in (o.beta1, o.beta2))
-        new, m, v = optim.adam(o, p, g, slots["m"], slots["v"], bc, tf.sqrt)
-        slots["m"].assign(m)
-    else:
-        new, v = optim.rmsprop(o, p, g, slots["v"], tf.sqrt)
-    slots["v"].assign(v)
+    new, values = optim.update(o, p, g, slots, bc, tf.sqrt)
+    for s, v in values.items():
+        slots[s].assign(v)
     p.assign(new)
+
+
+def _slot(o: Optimizer, s: str, like) -> tf.Variable:
+    return tf.Variable(tf.fill(tf.shape(like), tf.constant(o.slot_start(s), like.dtype)))
 
 
 def _apply(t: tf.Variable, o: Optimizer, grads: list[tf.Tensor], params: list[tf.Variable],
@@ -190,7 +197,7 @@ def _apply(t: tf.Variable, o: Optimizer, grads: list[tf.Tensor], params: list[tf
 def apply_optimizer(o: Optimizer, p0: np.ndarray, grads: list[np.ndarray]) -> list[np.ndarray]:
     """This backend's optimizer on one parameter, one update per gradient (tests vs bench.core.optim)."""
     p = tf.Variable(p0.astype(np.float32))
-    slots = {s: tf.Variable(tf.zeros_like(p)) for s in o.slots()}
+    slots = {s: _slot(o, s, p) for s in o.slots()}
     out = []
     for t, g in enumerate(grads, start=1):
         _update(o, p, tf.constant(g, tf.float32), slots, tf.constant(t))
@@ -256,7 +263,7 @@ class TFBackend:
             # Placeholders until load(): weights come only from the NumPy init.
             self.params = {n: tf.Variable(tf.zeros(s, self.dtype)) for n, s in nets.param_shapes(arch).items()}
             self.slots = {
-                name: {s: tf.Variable(tf.zeros_like(p)) for s in self.opt[name.split(".")[0]].slots()}
+                name: {s: _slot(self.opt[name.split(".")[0]], s, p) for s in self.opt[name.split(".")[0]].slots()}
                 for name, p in self.params.items()
             }
             # batch-norm running statistics: state, assigned by training passes, never by an optimizer;
@@ -329,8 +336,9 @@ class TFBackend:
     def load(self, state: dict[str, np.ndarray], data: np.ndarray) -> None:
         for name, p in self.params.items():
             p.assign(self._host(state[name]))
+            o = self.opt[name.split(".")[0]]
             for s, v in self.slots[name].items():
-                v.assign(self._host(state.get(f"{name}:{s}", np.zeros(p.shape))))
+                v.assign(self._host(state.get(f"{name}:{s}", np.full(p.shape, o.slot_start(s)))))
         for name, v in self.stats.items():
             v.assign(self._host(state[name]))
         for net, t in self.t.items():
@@ -466,7 +474,7 @@ class TFBackend:
 
     def sample(self, z: np.ndarray) -> np.ndarray:
         with tf.device(self.device):
-            return self.G(tf.constant(self._host(z)), False).numpy()
+            return self.G(tf.constant(self._host(z)), False, self.spec.sample_running_stats).numpy()
 
     def critic(self, x: np.ndarray) -> np.ndarray:
         with tf.device(self.device):

@@ -11,9 +11,11 @@ says what ran):
   functional_call) and the spec's update rules (bench.core.optim) as in-place updates; on a GPU
   a block of K iterations is captured once as a CUDA graph and replayed.
 
-torch.optim.Adam and RMSprop already use the spec's formulas (bench.core.optim), so eager and
-compile configure them from the spec rather than rewriting them, with the fastest implementation
-that keeps parity chosen per device (OPTIMIZER_IMPL). Torch keeps its own layouts (NCHW, Linear
+torch.optim.Adam and RMSprop already use the spec's PyTorch forms (bench.core.optim), so eager
+and compile configure them from the spec rather than rewriting them, with the fastest
+implementation that keeps parity chosen per device (OPTIMIZER_IMPL); TF1's forms, which
+torch.optim lacks, run bench.core.optim.update through a small torch.optim.Optimizer
+(SpecOptimizer). Torch keeps its own layouts (NCHW, Linear
 (out, in), Conv (out, in, kh, kw), ConvTranspose (in, out, kh, kw)); load/export permute
 to and from the canonical ones of bench.core.nets.
 
@@ -64,6 +66,16 @@ COLLECTIVE_TIMEOUT = datetime.timedelta(minutes=10)
 # compile traces the foreach form, which inductor fuses into its own kernels.
 OPTIMIZER_IMPL = {("eager", "adam"): "fused", ("eager", "rmsprop"): "foreach",
                   ("compile", "adam"): "foreach", ("compile", "rmsprop"): "foreach"}
+
+
+def _impl(mode: str, o: Optimizer) -> str:
+    """Which optimizer code runs: torch.optim's fused or foreach for PyTorch's forms, the spec's
+    rule (SpecOptimizer) for the forms torch.optim lacks."""
+    if o.name not in ("adam", "rmsprop"):
+        return "bench.core.optim"
+    return OPTIMIZER_IMPL.get((mode, o.name), "foreach")
+
+
 # CUDA graphs: warm-up runs before capture (the allocator and lazy initialisation settle).
 CUDA_GRAPH_WARMUPS = 2
 
@@ -107,30 +119,37 @@ class TopLeftCrop(nn.Module):
 
 
 class GlobalBatchNorm(nn.BatchNorm2d):
-    """Batch norm over the global batch of all ranks while `synced` (training passes), else plain.
+    """Batch norm written out, for what nn.BatchNorm2d does not do: the global batch of all ranks
+    while `synced` (training passes), and a running variance of the biased batch variance
+    (BatchNorm.unbiased False). Otherwise plain nn.BatchNorm2d.
 
     nn.SyncBatchNorm refuses CPU tensors, so this is the small two-pass version: the mean and
     then the biased variance from local sums added over ranks by a differentiable all-reduce
     (its backward all-reduces the gradients, so every rank's loss reaches every rank's inputs).
-    Running statistics follow nn.BatchNorm2d: momentum weighs the batch, variance unbiased.
+    Running statistics follow nn.BatchNorm2d: momentum weighs the batch.
     """
 
-    def __init__(self, c: int, eps: float, momentum: float, world: int) -> None:
+    def __init__(self, c: int, eps: float, momentum: float, world: int, unbiased: bool = True) -> None:
         super().__init__(c, eps=eps, momentum=momentum)
-        self.world, self.synced = world, False
+        self.world, self.synced, self.unbiased = world, False, unbiased
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not (self.synced and self.training):
+        if not self.training or (self.unbiased and not self.synced):
             return super().forward(x)
         dims, shape = [0, *range(2, x.dim())], (1, -1) + (1,) * (x.dim() - 2)
-        n = x.numel() // x.shape[1] * self.world  # ranks hold equal shares
-        mean = _sum_over_ranks(x.sum(dims)) / n
+        world = self.world if self.synced else 1
+        n = x.numel() // x.shape[1] * world  # ranks hold equal shares
+
+        def total(t: torch.Tensor) -> torch.Tensor:
+            return _sum_over_ranks(t) if self.synced else t
+
+        mean = total(x.sum(dims)) / n
         xc = x - mean.reshape(shape)
-        var = _sum_over_ranks(xc.square().sum(dims)) / n
+        var = total(xc.square().sum(dims)) / n
         with torch.no_grad():
             m = self.momentum
             self.running_mean.mul_(1 - m).add_(mean, alpha=m)
-            self.running_var.mul_(1 - m).add_(var * (n / (n - 1)), alpha=m)
+            self.running_var.mul_(1 - m).add_(var * (n / (n - 1)) if self.unbiased else var, alpha=m)
             self.num_batches_tracked.add_(1)
         return xc * (torch.rsqrt(var + self.eps) * self.weight).reshape(shape) + self.bias.reshape(shape)
 
@@ -168,8 +187,8 @@ def _layer(layer: Layer, world: int = 1) -> nn.Module:
         return nn.ConvTranspose2d(layer.c_in, layer.c_out, layer.k, layer.stride, layer.pad, layer.out_pad,
                                   bias=layer.bias)
     if isinstance(layer, BatchNorm):  # torch's momentum already means the new batch's weight
-        if world > 1:
-            return GlobalBatchNorm(layer.c, layer.eps, layer.momentum, world)
+        if world > 1 or not layer.unbiased:
+            return GlobalBatchNorm(layer.c, layer.eps, layer.momentum, world, layer.unbiased)
         return nn.BatchNorm2d(layer.c, eps=layer.eps, momentum=layer.momentum)
     if isinstance(layer, Reshape):
         return NHWCReshape(layer.shape)
@@ -199,22 +218,58 @@ def _tensors(net: str, layers: tuple[Layer, ...], seq: nn.Sequential) -> dict[st
     return out
 
 
+class SpecOptimizer(torch.optim.Optimizer):
+    """bench.core.optim.update for the forms torch.optim has no version of (TF1's). State per
+    parameter: "step" and the spec's slot names, each slot from its slot_start."""
+
+    def __init__(self, params: list[nn.Parameter], o: Optimizer) -> None:
+        super().__init__(params, {})
+        self.o = o
+
+    @torch.no_grad()
+    def step(self, closure=None) -> None:
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                st = self.state[p]
+                if not st:
+                    st.update(step=torch.tensor(0.0), **{s: torch.full_like(p, self.o.slot_start(s))
+                                                         for s in self.o.slots()})
+                st["step"] += 1
+                bc = optim.bias_corrections(self.o, int(st["step"])) if self.o.is_adam else None
+                new, slots = optim.update(self.o, p, p.grad, {s: st[s] for s in self.o.slots()}, bc, torch.sqrt)
+                p.copy_(new)
+                for s, v in slots.items():
+                    st[s].copy_(v)
+
+
 def _optimizer(o: Optimizer, params: list[nn.Parameter], impl: str = "foreach") -> torch.optim.Optimizer:
-    """impl: "fused" or "foreach", always explicit (torch's default depends on the device)."""
+    """The one place an optimizer form becomes a torch optimizer. impl, for PyTorch's forms:
+    "fused" or "foreach", always explicit (torch's default depends on the device)."""
     kw = {"fused": True} if impl == "fused" else {"foreach": True}
     if o.name == "adam":
         return torch.optim.Adam(params, lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps, **kw)
-    return torch.optim.RMSprop(params, lr=o.lr, alpha=o.alpha, eps=o.eps, **kw)
+    if o.name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=o.lr, alpha=o.alpha, eps=o.eps, **kw)
+    return SpecOptimizer(params, o)
+
+
+def _slot_keys(o: Optimizer) -> dict[str, str]:
+    """The spec's slot names -> the optimizer's state keys."""
+    if o.name == "adam":
+        return {"m": "exp_avg", "v": "exp_avg_sq"}
+    return {"v": "square_avg"} if o.name == "rmsprop" else {s: s for s in o.slots()}
 
 
 def apply_optimizer(o: Optimizer, p0: np.ndarray, grads: list[np.ndarray], impl: str | None = None
                     ) -> list[np.ndarray]:
     """This backend's optimizer on one parameter, one update per gradient (tests vs bench.core.optim).
     impl: "fused", "foreach" (torch.optim) or "func" (func mode's update); default eager's on the CPU."""
-    impl = impl or OPTIMIZER_IMPL["eager", o.name]
+    impl = impl or _impl("eager", o)
     p = nn.Parameter(torch.from_numpy(p0.astype(np.float32)))
     opt = _optimizer(o, [p], impl) if impl != "func" else None
-    slots, out = {s: [torch.zeros_like(p)] for s in o.slots()}, []
+    slots, out = {s: [torch.full_like(p, o.slot_start(s))] for s in o.slots()}, []
     for t, g in enumerate(grads, start=1):
         grad = torch.from_numpy(g.astype(np.float32))
         if opt is None:
@@ -232,20 +287,17 @@ def _bias_corrections(o: Optimizer, steps: list[int], dtype: torch.dtype) -> tor
     """(len(steps), 2): Adam's 1 - beta^t per 1-based step t, formed in float64 on the host as torch.optim
     does and rounded once to the run's dtype; they enter the compiled graph as inputs, so a new t
     neither retraces nor waits for the device. RMSprop has none: zeros of the same shape."""
-    bc = [optim.bias_corrections(o, t) if o.name == "adam" else (0.0, 0.0) for t in steps]
+    bc = [optim.bias_corrections(o, t) if o.is_adam else (0.0, 0.0) for t in steps]
     return torch.tensor(bc, dtype=torch.float64).to(dtype)
 
 
 def _func_update(o: Optimizer, params: list[torch.Tensor], grads: list[torch.Tensor],
                  slots: dict[str, list[torch.Tensor]], bc: torch.Tensor) -> None:
-    """One step of bench.core.optim's rule on params and their slots, in place."""
+    """One step of bench.core.optim's rule (any form) on params and their slots, in place."""
     for i, (p, g) in enumerate(zip(params, grads, strict=True)):
-        if o.name == "adam":
-            new, m, v = optim.adam(o, p, g, slots["m"][i], slots["v"][i], (bc[0], bc[1]), torch.sqrt)
-            slots["m"][i].copy_(m)
-        else:
-            new, v = optim.rmsprop(o, p, g, slots["v"][i], torch.sqrt)
-        slots["v"][i].copy_(v)
+        new, out = optim.update(o, p, g, {s: v[i] for s, v in slots.items()}, (bc[0], bc[1]), torch.sqrt)
+        for s, v in out.items():
+            slots[s][i].copy_(v)
         p.copy_(new)
 
 
@@ -322,7 +374,7 @@ class TorchBackend:
         self.D = nn.Sequential(*map(layer, arch.critic)).to(self.device, self.dtype)
         self.tensors = {**_tensors("G", arch.generator, self.G), **_tensors("D", arch.critic, self.D)}
         self.params = {n: t for n, (t, _) in self.tensors.items() if isinstance(t, nn.Parameter)}
-        self.impl = {net: OPTIMIZER_IMPL.get((mode, o.name), "foreach") for net, o in self._opts().items()}
+        self.impl = {net: _impl(mode, o) for net, o in self._opts().items()}
         # func mode never steps these: they hold its optimizer slots, so load and export are shared
         self.opt = {net: _optimizer(o, list(self._net(net).parameters()), self.impl[net])
                     for net, o in self._opts().items()}
@@ -331,7 +383,7 @@ class TorchBackend:
         # step), since a DDP forward must be followed by a backward reaching all its parameters.
         self.critic_passes: nn.Module = CriticPasses(self.D, self.algo)
         self.critic_net, self.generator_net = self.critic_passes, self.G
-        self.global_bn = [m for m in (*self.G, *self.D) if isinstance(m, GlobalBatchNorm)]
+        self.global_bn = [m for m in (*self.G, *self.D) if isinstance(m, GlobalBatchNorm) and self.world > 1]
         notes = []
         if self.world > 1 and mode != "func":
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -471,9 +523,8 @@ class TorchBackend:
         return torch.cuda.max_memory_allocated(self.device) / 2**20 if self.device.type == "cuda" else None
 
     # -- state ---------------------------------------------------------------------------
-    def _slot_keys(self, net: str) -> dict[str, str]:
-        o = self.algo.d_opt if net == "D" else self.algo.g_opt
-        return {"m": "exp_avg", "v": "exp_avg_sq" if o.name == "adam" else "square_avg"}
+    def _opt_spec(self, net: str) -> Optimizer:
+        return self.algo.d_opt if net == "D" else self.algo.g_opt
 
     def _to_torch(self, name: str, a: np.ndarray) -> torch.Tensor:
         perm = self.tensors[name.split(":")[0]][1]
@@ -510,8 +561,8 @@ class TorchBackend:
                     opt.state[p] = {
                         "step": torch.tensor(float(t), dtype=step_dtype, device=p.device if fused else "cpu"),
                         **{key: self._to_torch(name, state[f"{name}:{slot}"]) if f"{name}:{slot}" in state
-                           else torch.zeros_like(p) for slot, key in self._slot_keys(net).items()
-                           if slot in self._opts()[net].slots()}}
+                           else torch.full_like(p, self._opt_spec(net).slot_start(slot))
+                           for slot, key in _slot_keys(self._opt_spec(net)).items()}}
         if self.mode == "func":
             self._bind_func_state()
         x = self._tensor(data)
@@ -520,15 +571,15 @@ class TorchBackend:
     def export(self) -> dict[str, np.ndarray]:
         out = {name: self._to_canonical(name, t) for name, (t, _) in self.tensors.items()}
         for net, opt in self.opt.items():
-            o = self.algo.d_opt if net == "D" else self.algo.g_opt
+            o = self._opt_spec(net)
             t = 0
             for name, p in self.params.items():
                 if name.startswith(net + "."):
                     st = opt.state.get(p, {})
                     t = int(st.get("step", 0))
-                    for slot in o.slots():
-                        out[f"{name}:{slot}"] = self._to_canonical(name, st.get(self._slot_keys(net)[slot],
-                                                                                torch.zeros_like(p)))
+                    for slot, key in _slot_keys(o).items():
+                        out[f"{name}:{slot}"] = self._to_canonical(name, st.get(key, torch.full_like(
+                            p, o.slot_start(slot))))
             out[f"{net}:t"] = np.array(t, dtype=np.int64)
         return out
 
@@ -602,7 +653,7 @@ class TorchBackend:
         self.func: dict[str, FuncNet] = {}
         for net, opt in self.opt.items():
             named = dict(self._net(net).named_parameters())
-            keys = self._slot_keys(net)
+            keys = _slot_keys(self._opt_spec(net))
             self.func[net] = FuncNet(
                 params={n: p.detach() for n, p in named.items()},
                 buffers=dict(self._net(net).named_buffers()),
@@ -705,8 +756,12 @@ class TorchBackend:
         return {k: float(v.detach()) for k, v in m.items()}
 
     def sample(self, z: np.ndarray) -> np.ndarray:
-        with torch.no_grad(), self._stats_kept():
-            x = self.G(self._tensor(z))
+        self.G.train(not self.spec.sample_running_stats)  # eval(): batch norm reads its running statistics
+        try:
+            with torch.no_grad(), self._stats_kept():
+                x = self.G(self._tensor(z))
+        finally:
+            self.G.train()
         return (x.permute(0, 2, 3, 1) if x.dim() == 4 else x).cpu().numpy()
 
     def critic(self, x: np.ndarray) -> np.ndarray:

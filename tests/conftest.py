@@ -85,7 +85,7 @@ def data_for(spec: RunSpec) -> np.ndarray:
 
 def stream_for(spec: RunSpec) -> InputStream:
     arch = ARCHS[spec.arch]
-    return InputStream(spec.seed, spec.algo, spec.batch_size, arch.z_dim, len(arch.x_shape), len(data_for(spec)))
+    return InputStream.for_spec(spec, arch.z_dim, len(arch.x_shape), len(data_for(spec)))
 
 
 def make_backend(name: str, mode: str, spec: RunSpec, state: dict | None = None):

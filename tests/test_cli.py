@@ -109,7 +109,7 @@ def test_list_presets_names_every_source():
     assert r.returncode == 0
     for name in ("seed000-wgan-gp-svhn", "seed004-wgan-dcgan-mnist", "paper-wgan-gp-toy", "paper-wgan"):
         assert name in r.stdout
-    assert "clip 0.04 before update" in r.stdout and "source: seeds/004" in r.stdout
+    assert "clip 0.04 before each critic update" in r.stdout and "source: seeds/004" in r.stdout
 
 
 def test_existing_run_directory_is_never_overwritten(tmp_path):

@@ -17,8 +17,21 @@ import pytest
 from conftest import ALL_RUNS, CONV_DATASET, data_for, require, stream_for
 
 import backends
-from bench.core import reference
-from bench.core.nets import ARCHS, Act, Arch, BatchNorm, Conv, ConvT, Crop, Dense, Flatten, Reshape, init_weights
+from bench.core import presets, reference
+from bench.core.nets import (
+    ARCHS,
+    TF_BN,
+    Act,
+    Arch,
+    BatchNorm,
+    Conv,
+    ConvT,
+    Crop,
+    Dense,
+    Flatten,
+    Reshape,
+    init_weights,
+)
 from bench.core.spec import ALGOS, RunSpec
 from bench.core.stream import InputStream
 
@@ -45,6 +58,12 @@ TRAPS = {
         (Dense(8, 72), Reshape((6, 6, 2)), BatchNorm(2, momentum=0.3, eps=1e-3), Act("relu")),
         (Conv(2, 3, 3, 2, 0), BatchNorm(3), Flatten(), Dense(12, 1)),
     ),
+    # seed 003: a TF moving average of the biased batch variance, from 0; a strided last conv to a
+    # 3x3 score map (its flattened mean is the loss's)
+    "tf_batch_norm_and_strided_score_map": (
+        (Dense(8, 72), Reshape((6, 6, 2)), TF_BN(2), Act("relu")),
+        (Conv(2, 3, 3, 1, 1), TF_BN(3), LRELU, Conv(3, 1, 4, 2, 1, bias=False), Flatten()),
+    ),
     "leaky_relu_slope": (
         (Dense(8, 72), LRELU, Reshape((6, 6, 2)), Act("tanh")),
         (Conv(2, 3, 3, 2, 0), Act("leaky_relu", 0.37), Flatten(), Dense(12, 1), Act("sigmoid")),
@@ -52,8 +71,11 @@ TRAPS = {
 }
 TRAP_ARCHS = {n: Arch(n, 8, (6, 6, 2), g, d) for n, (g, d) in TRAPS.items()}
 CONV_ARCHS = tuple(CONV_DATASET)
-# The algorithms each architecture is trained with by a preset (bench.core.presets).
-ARCH_ALGOS = {"dcgan28": ("wgan_gp",), "dcgan28_small": ("wgan",), "dcgan32": ("wgan_gp",), "dcgan64": ("wgan",)}
+# The algorithms each architecture is trained with by a preset (bench.core.presets): an ALGOS
+# name or a preset's name for its algorithm.
+ARCH_ALGOS = {"dcgan28": ("wgan_gp",), "dcgan28_small": ("wgan",), "dcgan32": ("wgan_gp",), "dcgan64": ("wgan",),
+              "dcgan64_tf": ("seed003-wgan-dcgan-celeba",)}
+BN_TRAPS = ("batch_norm_momentum_eps_unbiased", "tf_batch_norm_and_strided_score_map")
 BATCH = 4
 FWD_TOL = {"rtol": 1e-5, "atol": 1e-5}
 
@@ -90,12 +112,13 @@ def test_trap_forward_matches_reference(run, trap):
         np.testing.assert_array_equal(after[k], w[k], err_msg=k)
 
 
+@pytest.mark.parametrize("trap", BN_TRAPS)
 @pytest.mark.parametrize("run", ALL_RUNS, ids=lambda r: "-".join(r))
-def test_batch_norm_running_statistics_after_one_step(run):
+def test_batch_norm_running_statistics_after_one_step(run, trap):
     """One critic update and one generator update: G's running statistics move twice, by
     G(z_d) then G(z_g) (G's weights change only after its forward pass), with PyTorch's
-    momentum (weight of the new batch) and the unbiased variance."""
-    arch = TRAP_ARCHS["batch_norm_momentum_eps_unbiased"]
+    momentum (weight of the new batch) and the unbiased variance (or the biased one, from 0)."""
+    arch = TRAP_ARCHS[trap]
     spec = _trap_spec(arch)
     w = init_weights(arch, 0)
     x = np.random.default_rng(1).uniform(-1, 1, (16, 6, 6, 2)).astype(np.float32)
@@ -112,9 +135,31 @@ def test_batch_norm_running_statistics_after_one_step(run):
         assert not np.allclose(stats[k], w[k]), k  # the statistics did move
 
 
+@pytest.mark.parametrize("run", ALL_RUNS, ids=lambda r: "-".join(r))
+def test_sampling_with_running_statistics(run):
+    """RunSpec.sample_running_stats: sample() normalises with the running statistics (seed 003's
+    sampling), training still with the batch's; the statistics stay as they were."""
+    arch = TRAP_ARCHS["tf_batch_norm_and_strided_score_map"]
+    spec = dataclasses.replace(_trap_spec(arch), sample_running_stats=True)
+    rng = np.random.default_rng(2)
+    w = init_weights(arch, 0)
+    w.update({k: rng.normal(0, 0.5, v.shape).astype(np.float32) for k, v in w.items() if k.endswith(".mean")})
+    w.update({k: rng.uniform(0.2, 2.0, v.shape).astype(np.float32) for k, v in w.items() if k.endswith(".var")})
+    z = rng.standard_normal((BATCH, 8)).astype(np.float32)
+    b = _backend(run, arch, spec, rng.uniform(-1, 1, (BATCH, 6, 6, 2)).astype(np.float32), w)
+    stats = {k: v.astype(np.float64) for k, v in w.items() if k.endswith((".mean", ".var"))}
+    want = reference.forward(arch.generator, w, "G", z, stats=stats, running=True)
+    np.testing.assert_allclose(b.sample(z), want, **FWD_TOL)
+    assert not np.allclose(want, reference.forward(arch.generator, w, "G", z), atol=1e-2)  # the mode matters
+    after = b.export()
+    for k in stats:
+        np.testing.assert_array_equal(after[k], w[k], err_msg=k)
+
+
 def _conv_spec(arch: str, algo: str, steps: int, precision: str = "fp32", batch: int = BATCH) -> RunSpec:
-    # Two critic updates instead of five keep CI short; the per-update maths is the same.
-    a = dataclasses.replace(ALGOS[algo], n_critic=2)
+    # Two critic updates instead of five (and no warm phase) keep CI short; the per-update maths is the same.
+    base = ALGOS[algo] if algo in ALGOS else presets.get(algo).algo
+    a = dataclasses.replace(base, n_critic=2, n_critic_warm=None)
     return RunSpec(a, arch, CONV_DATASET[arch], batch, steps, seed=0, warmup=0, block=steps, precision=precision)
 
 
@@ -173,7 +218,7 @@ def _first_steps_cases(float64: bool = False):
         for arch in CONV_ARCHS:
             for algo in ARCH_ALGOS[arch]:
                 chaotic = (*run, arch) in CHAOTIC and not float64
-                if float64 and arch == "dcgan64" and run not in FP64_DCGAN64:
+                if float64 and arch in ("dcgan64", "dcgan64_tf") and run not in FP64_DCGAN64:
                     continue
                 if not float64 and run == ("torch", "func") and arch not in FUNC_FP32_ARCHS:
                     continue

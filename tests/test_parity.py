@@ -6,12 +6,15 @@ the first 10 steps, weights after 1 step within 1e-5. They are not to be widened
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from conftest import ALL_RUNS, TOY_DATASET, data_for, make_backend, small_spec, stream_for, train
 
 from bench.core import reference
 from bench.core.nets import ARCHS, init_weights
+from bench.core.spec import Optimizer
 
 ALGOS = ("gan", "wgan", "wgan_gp")
 ARCH_NAMES = tuple(TOY_DATASET)
@@ -91,3 +94,72 @@ def test_weights_after_one_step_match_torch(run, algo):
     assert set(got) == set(want)
     for k in want:
         np.testing.assert_allclose(got[k], want[k], rtol=0, atol=1e-5, err_msg=k)
+
+
+# The sources' schedule and optimizer options, each case several at once (the options are
+# independent: each is either core-only, the input stream, or one dispatch in each backend).
+# tf1_rmsprop: seed 003's TF1 RMSProp, schedule counted from 1 with warm phases, clip before the
+# update (Arjovsky), z ~ U(-1, 1), epochs; tf1_adam: gan_toy's TF1 Adam, seed 000's generator-
+# first order, epochs. Both start with the schedule's short or long first iterations.
+TF1_RMSPROP = Optimizer("rmsprop_tf1", 5e-5, alpha=0.9, eps=1e-10)
+TF1_ADAM = Optimizer("adam_tf1", 1e-4, 0.5, 0.9)
+OPTION_ALGOS = {
+    "tf1_rmsprop": ("wgan", dict(d_opt=TF1_RMSPROP, g_opt=TF1_RMSPROP, n_critic=2, n_critic_warm=3, warm_steps=3,
+                                 warm_every=4, count_from=1, clip_before_update=True),
+                    dict(z_dist="uniform", batches="epochs")),
+    "tf1_adam": ("wgan_gp", dict(d_opt=TF1_ADAM, g_opt=TF1_ADAM, n_critic=2, generator_first=True),
+                 dict(batches="epochs")),
+}
+
+
+def _option_spec(option: str, steps: int, precision: str = "fp32"):
+    algo, over, fields = OPTION_ALGOS[option]
+    spec = small_spec(algo, "mlp", steps=steps, **over)
+    return dataclasses.replace(spec, precision=precision, block=2, **fields)
+
+
+@pytest.mark.parametrize("option", OPTION_ALGOS)
+def test_option_schedules_reach_the_backends(option):
+    """The schedule options change what a block holds (checked here once, in the stream)."""
+    spec = _option_spec(option, 10)
+    blocks = list(stream_for(spec).blocks(0, 10, spec.block))
+    counts = [spec.algo.critic_updates(s) for s in range(10)]
+    assert [c for b in blocks for c in [b.n_critic] * b.steps] == counts
+    assert counts[:4] == ([3, 3, 2, 3] if option == "tf1_rmsprop" else [1, 2, 2, 2])
+
+
+_TORCH_OPTIONS: dict = {}
+
+
+def _torch_options(spec, steps):
+    if spec not in _TORCH_OPTIONS:
+        m, b = train("torch", "eager", spec, steps)
+        _TORCH_OPTIONS[spec] = m, b.export()
+    return _TORCH_OPTIONS[spec]
+
+
+@pytest.mark.parametrize("option", OPTION_ALGOS)
+@pytest.mark.parametrize("run", [r for r in ALL_RUNS if r != ("torch", "eager")], ids=lambda r: "-".join(r))
+def test_option_ten_steps_match_torch(run, option):
+    spec = _option_spec(option, 10)
+    want, _ = _torch_options(spec, 10)
+    got, _ = train(*run, spec, 10)
+    assert set(got) == set(want)
+    for k in COMPARED:
+        if k in want:
+            np.testing.assert_allclose(got[k], want[k], rtol=1e-4, atol=1e-6, err_msg=k)
+
+
+@pytest.mark.parametrize("option", OPTION_ALGOS)
+@pytest.mark.parametrize("run", [r for r in ALL_RUNS if r != ("torch", "eager")], ids=lambda r: "-".join(r))
+def test_option_state_matches_torch_in_float64(run, option):
+    """Losses and the whole state (weights, optimizer slots and step counts) after 3 steps."""
+    spec = _option_spec(option, 3, "fp64")
+    want, ws = _torch_options(spec, 3)
+    got, b = train(*run, spec, 3)
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-9, atol=1e-12, err_msg=k)
+    gs = b.export()
+    assert set(gs) == set(ws)
+    for k in ws:
+        np.testing.assert_allclose(gs[k], ws[k], rtol=1e-9, atol=1e-12, err_msg=k)

@@ -7,16 +7,19 @@ size (i - 1) * stride - 2 * pad + k + out_pad. Flatten and Reshape use NHWC orde
 NCHW backend permutes. Names: "<net>.<layer index>.<w|b>" for trained parameters,
 "<net>.<i>.mean|var" for batch-norm running statistics, net in {G, D}.
 
-Batch norm always normalizes with the batch's statistics (biased variance), as the
-papers' code trains and samples; running statistics follow PyTorch (momentum = weight of
-the new batch, unbiased variance) and are updated once per training forward pass, in the
-order G(z) for the critic, D(real), D(fake), [D(x_hat)], then G(z), D(G(z)); sampling
-leaves them alone. The critic ends in a raw score (a logit for `gan`, whose sigmoid is in
-the loss) unless its source puts an activation there.
+Batch norm always trains with the batch's statistics (biased variance), as the papers'
+code trains; running statistics follow PyTorch (momentum = weight of the new batch,
+unbiased variance; `unbiased=False`: the biased one, as a TF ExponentialMovingAverage of
+tf.nn.moments keeps it) and are updated once per training forward pass, in the order G(z)
+for the critic, D(real), D(fake), [D(x_hat)], then G(z), D(G(z)). Sampling leaves them
+alone, and normalises with the batch's statistics too unless the spec asks for the
+running ones (RunSpec.sample_running_stats, seed 003). The critic ends in a raw score (a
+logit for `gan`, whose sigmoid is in the loss) unless its source puts an activation there.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -58,6 +61,8 @@ class BatchNorm:
     c: int
     momentum: float = 0.1  # PyTorch meaning: weight of the new batch (Keras/flax: 1 - this)
     eps: float = 1e-5
+    unbiased: bool = True  # the running variance averages the unbiased batch variance (PyTorch)
+    var_start: float = 1.0  # the running variance's start (a TF moving average of a tensor: 0)
 
 
 @dataclass(frozen=True)
@@ -83,7 +88,81 @@ class Crop:
 
 
 Layer = Dense | Conv | ConvT | BatchNorm | Act | Reshape | Flatten | Crop
-Init = Literal["uniform_fan_in", "dcgan", "he_normal"]
+Weighted = Dense | Conv | ConvT
+
+
+def _fans(layer: Weighted, convt_fan_in_out: bool) -> tuple[int, int]:
+    """(fan_in, fan_out) of a weight as PyTorch's init computes them from its tensor: k*k*c_in
+    and k*k*c_out for a conv; for a conv-transpose, whose torch weight is (in, out, kh, kw),
+    k*k*c_out and k*k*c_in (PyTorch >= 1.0) or, convt_fan_in_out, k*k*c_in and k*k*c_out (the
+    pre-1.0 _ConvNd.reset_parameters)."""
+    if isinstance(layer, Dense):
+        return layer.n_in, layer.n_out
+    fan_in, fan_out = layer.k * layer.k * layer.c_in, layer.k * layer.k * layer.c_out
+    return (fan_out, fan_in) if isinstance(layer, ConvT) and not convt_fan_in_out else (fan_in, fan_out)
+
+
+def _tflib_fans(layer: Weighted) -> tuple[float, float]:
+    """tflib (Gulrajani et al.): a conv's fan_out and a deconv's fan_in are divided by stride^2."""
+    fan_in, fan_out = _fans(layer, convt_fan_in_out=True)
+    if isinstance(layer, Conv):
+        return fan_in, fan_out / layer.stride**2
+    if isinstance(layer, ConvT):
+        return fan_in / layer.stride**2, fan_out
+    return fan_in, fan_out
+
+
+Dist = tuple[Literal["uniform", "normal", "truncated_normal", "zeros"], float]  # (kind, bound or std)
+
+
+def _glorot(layer: Weighted) -> Dist:
+    fan_in, fan_out = _fans(layer, True)
+    return "uniform", float(np.sqrt(6.0 / (fan_in + fan_out)))
+
+
+@dataclass(frozen=True)
+class InitScheme:
+    """How one source initialises each layer kind. weight(layer, last) gives the weight's
+    distribution (last: the net's final weighted layer); bias_like_weight: biases are drawn
+    as the weight is (PyTorch's defaults), else 0; bn_scale_std: batch-norm scale ~ N(1, std)
+    (0: exactly 1); batch-norm shift is always 0."""
+
+    weight: Callable[[Weighted, bool], Dist]
+    bias_like_weight: bool = False
+    bn_scale_std: float = 0.0
+    doc: str = ""
+
+
+def _torch_default(convt_fan_in_out: bool) -> Callable[[Weighted, bool], Dist]:
+    return lambda layer, last: ("uniform", float(1.0 / np.sqrt(_fans(layer, convt_fan_in_out)[0])))
+
+
+INITS: dict[str, InitScheme] = {
+    "torch": InitScheme(_torch_default(False), bias_like_weight=True,
+                        doc="PyTorch >= 1.0's Linear/Conv2d/ConvTranspose2d defaults: weights and biases "
+                        "U(+-1/sqrt(fan_in)), fan_in = k*k*c_out for ConvTranspose2d"),
+    "uniform_fan_in": InitScheme(_torch_default(True), bias_like_weight=True,
+                                 doc="PyTorch <= 0.3's defaults: as torch, but fan_in = k*k*c_in for "
+                                 "ConvTranspose2d too"),
+    "dcgan": InitScheme(lambda layer, last: ("normal", 0.02), bn_scale_std=0.02,
+                        doc="Radford et al. / Arjovsky's weights_init: weights N(0, 0.02), batch-norm "
+                        "scale N(1, 0.02), biases 0"),
+    "dcgan_truncated": InitScheme(lambda layer, last: ("truncated_normal", 0.02), bn_scale_std=0.02,
+                                  doc="TF's tf.truncated_normal(stddev=0.02) (redrawn beyond 2 std), "
+                                  "batch-norm scale N(1, 0.02), biases 0 (seed 003)"),
+    "he_normal": InitScheme(lambda layer, last: ("normal", float(np.sqrt(2.0 / _fans(layer, True)[0]))),
+                            doc="N(0, 2/fan_in) weights, biases 0 (wiseodd's xavier_init)"),
+    "he_glorot_out": InitScheme(lambda layer, last: _glorot(layer) if last
+                                else ("uniform", float(np.sqrt(6.0 / _fans(layer, True)[0]))),
+                                doc="tflib's ReLULayer 'he' init U(+-sqrt(6/fan_in)) for hidden layers, "
+                                "Glorot U(+-sqrt(6/(fan_in+fan_out))) for the output layer, biases 0 "
+                                "(gan_toy.py)"),
+    "tflib": InitScheme(lambda layer, last: _glorot(layer) if isinstance(layer, Dense)
+                        else ("uniform", float(np.sqrt(12.0 / sum(_tflib_fans(layer))))),
+                        doc="tflib's Conv2D/Deconv2D he_init U(+-sqrt(3) sqrt(4/(fan_in+fan_out))) with "
+                        "the stride rule, Linear Glorot, biases 0 (gan_mnist.py)"),
+}
+Init = str  # a key of INITS
 
 
 @dataclass(frozen=True)
@@ -93,7 +172,7 @@ class Arch:
     x_shape: tuple[int, ...]  # one sample, canonical layout
     generator: tuple[Layer, ...]
     critic: tuple[Layer, ...]
-    init: Init = "uniform_fan_in"
+    init: Init = "torch"
     x_range: tuple[float, float] | None = (0.0, 1.0)  # the generator's output range; None: data as is
     source: str = ""
 
@@ -114,6 +193,12 @@ def _mlp(sizes: list[int], out_act: ActKind | None) -> tuple[Layer, ...]:
 
 LRELU = Act("leaky_relu", 0.2)
 RELU = Act("relu")
+
+
+def TF_BN(c: int) -> BatchNorm:  # noqa: N802 (read as a layer)
+    """seed 003's batch norm: tf.nn.moments and an ExponentialMovingAverage(decay 0.9) of them,
+    whose shadow of a tensor starts at 0."""
+    return BatchNorm(c, momentum=0.1, eps=1e-5, unbiased=False, var_start=0.0)
 DIM = 64  # gan_mnist.py and seed 000's dim_factor
 
 ARCHS: dict[str, Arch] = {
@@ -121,6 +206,8 @@ ARCHS: dict[str, Arch] = {
     for a in (
         Arch("mlp", 100, (784,), _mlp([100, 128, 784], "sigmoid"), _mlp([784, 128, 1], None),
              source="seeds 001/002 (wiseodd): z 100 -> 128 ReLU -> 784 sigmoid; D 784 -> 128 ReLU -> 1"),
+        Arch("mlp_z10", 10, (784,), _mlp([10, 128, 784], "sigmoid"), _mlp([784, 128, 1], None),
+             source="seed 002's code (wiseodd wgan_pytorch.py / wgan_tensorflow.py): z_dim 10"),
         Arch("toy_mlp", 2, (2,), _mlp([2, 512, 512, 512, 2], None), _mlp([2, 512, 512, 512, 1], None), x_range=None,
              source="gan_toy.py (Gulrajani et al.): 3 x Linear(512)+ReLU"),
         Arch(
@@ -167,8 +254,27 @@ ARCHS: dict[str, Arch] = {
              Conv(256, 512, 4, 2, 1, bias=False), BatchNorm(512), LRELU,
              Conv(512, 1, 4, 1, 0, bias=False), Flatten()),
             init="dcgan", x_range=(-1.0, 1.0),
-            source="seed 003 and Arjovsky et al.'s DCGAN_D/DCGAN_G (64x64, no extra layers): no biases, "
+            source="Arjovsky et al.'s DCGAN_D/DCGAN_G (64x64, no extra layers): no biases, "
             "batch norm in G and in the critic's inner layers",
+        ),
+        Arch(
+            "dcgan64_tf", 100, (64, 64, 3),
+            (Dense(100, 4 * 4 * 1024, bias=False), Reshape((4, 4, 1024)), TF_BN(1024), RELU,
+             ConvT(1024, 512, 4, 2, 1, bias=False), TF_BN(512), RELU,
+             ConvT(512, 256, 4, 2, 1, bias=False), TF_BN(256), RELU,
+             ConvT(256, 128, 4, 2, 1, bias=False), TF_BN(128), RELU,
+             ConvT(128, 3, 4, 2, 1, bias=False), Act("tanh")),
+            (Conv(3, 64, 4, 2, 1, bias=False), LRELU,
+             Conv(64, 128, 4, 2, 1, bias=False), TF_BN(128), LRELU,
+             Conv(128, 256, 4, 2, 1, bias=False), TF_BN(256), LRELU,
+             Conv(256, 512, 4, 2, 1, bias=False), TF_BN(512), LRELU,
+             Conv(512, 1, 4, 2, 1, bias=False), Flatten()),
+            init="dcgan_truncated", x_range=(-1.0, 1.0),
+            source="seed 003 (shekkizh/WassersteinGAN.tensorflow GAN_models.py): G z -> Dense 4x4x1024 (no "
+            "bias) -> 1024-512-256-128-3 by 4x4 stride-2 'SAME' conv-transposes (= pad 1); critic 4x4 "
+            "stride-2 'SAME' convs, the last to a 2x2 map whose mean is the score (the losses' means "
+            "over the flattened map are that); batch norm keeps a TF moving average (biased variance, "
+            "from 0)",
         ),
     )
 }
@@ -196,33 +302,40 @@ def buffer_shapes(arch: Arch) -> dict[str, tuple[int, ...]]:
             for i, layer in enumerate(layers) if isinstance(layer, BatchNorm) for s in ("mean", "var")}
 
 
-def _fan_in(layer: Layer) -> int:
-    return layer.n_in if isinstance(layer, Dense) else layer.k * layer.k * layer.c_in
+def _draw(rng: np.random.Generator, dist: Dist, shape: tuple[int, ...]) -> np.ndarray:
+    kind, a = dist
+    if kind == "uniform":
+        return rng.uniform(-a, a, size=shape)
+    if kind == "zeros":
+        return np.zeros(shape)
+    w = rng.normal(0.0, a, shape)
+    if kind == "truncated_normal":  # TF's: values beyond 2 std are drawn again
+        while np.any(far := np.abs(w) > 2 * a):
+            w[far] = rng.normal(0.0, a, int(far.sum()))
+    return w
 
 
 def init_weights(arch: Arch, seed: int, scheme: Init | None = None) -> dict[str, np.ndarray]:
-    """Weights drawn in a fixed name order from one NumPy generator, by `scheme` (default:
-    the arch's). uniform_fan_in: weights and biases ~ U(+-1/sqrt(fan_in)) (PyTorch's
-    nn.Linear default; fan_in = k*k*c_in for convolutions); dcgan: weights ~ N(0, 0.02),
-    biases 0 (Radford et al., Arjovsky et al.); he_normal: weights ~ N(0, 2/fan_in), biases
-    0 (seed 001's xavier_init). Batch norm: scale 1 (dcgan: N(1, 0.02)), shift 0, running
-    mean 0 and variance 1."""
-    scheme = scheme or arch.init
+    """Weights drawn in a fixed name order from one NumPy generator, by the INITS scheme
+    `scheme` (default: the arch's). Running statistics start at mean 0 and the layer's
+    var_start."""
+    rule = INITS[scheme or arch.init]
     rng = np.random.default_rng([2, seed])
+    last = {net: max(i for i, layer in enumerate(layers) if isinstance(layer, Dense | Conv | ConvT))
+            for net, layers in arch.nets().items()}
     out = {}
     for name, shape in param_shapes(arch).items():
         net, i, p = name.split(".")
         layer = arch.nets()[net][int(i)]
         if isinstance(layer, BatchNorm):
-            w = rng.normal(1.0, 0.02, shape) if p == "w" and scheme == "dcgan" else np.full(shape, float(p == "w"))
-        elif scheme == "dcgan":
-            w = rng.normal(0.0, 0.02, shape) if p == "w" else np.zeros(shape)
-        elif scheme == "he_normal":
-            w = rng.normal(0.0, np.sqrt(2.0 / _fan_in(layer)), shape) if p == "w" else np.zeros(shape)
+            dist: Dist = ("normal", rule.bn_scale_std) if p == "w" and rule.bn_scale_std else ("zeros", 0.0)
+            w = _draw(rng, dist, shape) + float(p == "w")
+        elif p == "w" or rule.bias_like_weight:
+            w = _draw(rng, rule.weight(layer, int(i) == last[net]), shape)
         else:
-            bound = 1.0 / np.sqrt(_fan_in(layer))
-            w = rng.uniform(-bound, bound, size=shape)
+            w = np.zeros(shape)
         out[name] = w.astype(np.float32)
     for name, shape in buffer_shapes(arch).items():
-        out[name] = np.full(shape, float(name.endswith(".var")), dtype=np.float32)
+        net, i, s = name.split(".")
+        out[name] = np.full(shape, arch.nets()[net][int(i)].var_start if s == "var" else 0.0, dtype=np.float32)
     return out

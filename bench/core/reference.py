@@ -72,23 +72,30 @@ def conv_transpose(x: np.ndarray, w: np.ndarray, stride: int, pad: int, out_pad:
     return full[:, pad : pad + ho, pad : pad + wo]
 
 
-def batch_norm(layer: BatchNorm, x: np.ndarray, scale, shift, stats: dict | None, key: str) -> np.ndarray:
-    """Normalise with the batch's mean and biased variance; if stats is given, update its
-    running mean and unbiased variance there (PyTorch: momentum weighs the new batch)."""
+def batch_norm(layer: BatchNorm, x: np.ndarray, scale, shift, stats: dict | None, key: str,
+               running: bool = False) -> np.ndarray:
+    """Normalise with the batch's mean and biased variance (running: with stats' running ones);
+    else, if stats is given, update its running mean and (unbiased unless the layer says not)
+    variance there (PyTorch: momentum weighs the new batch)."""
+    if running:
+        assert stats is not None
+        mean, var = (stats[f"{key}.{s}"].astype(np.float64) for s in ("mean", "var"))
+        return (x - mean) / np.sqrt(var + layer.eps) * scale + shift
     axes = tuple(range(x.ndim - 1))
     mean, var = x.mean(axes), x.var(axes)
     if stats is not None:
         n = x.size // x.shape[-1]
         m = layer.momentum
         stats[key + ".mean"] = (1 - m) * stats[key + ".mean"] + m * mean
-        stats[key + ".var"] = (1 - m) * stats[key + ".var"] + m * var * n / (n - 1)
+        stats[key + ".var"] = (1 - m) * stats[key + ".var"] + m * (var * n / (n - 1) if layer.unbiased else var)
     return (x - mean) / np.sqrt(var + layer.eps) * scale + shift
 
 
 def forward(layers: tuple[Layer, ...], w: dict, net: str, x: np.ndarray, keep: list | None = None,
-            stats: dict | None = None):
+            stats: dict | None = None, running: bool = False):
     """net(x) in float64. keep collects activation derivatives (dense nets, for input_grad);
-    stats, a dict of running statistics, is updated in place as a training pass would."""
+    stats, a dict of running statistics, is updated in place as a training pass would, or with
+    running, read by batch norm in their place (sampling with the running statistics)."""
     x = x.astype(np.float64)
     for i, layer in enumerate(layers):
         key = f"{net}.{i}"
@@ -101,7 +108,7 @@ def forward(layers: tuple[Layer, ...], w: dict, net: str, x: np.ndarray, keep: l
         elif isinstance(layer, ConvT):
             x = conv_transpose(x, p["w"], layer.stride, layer.pad, layer.out_pad) + p.get("b", 0.0)
         elif isinstance(layer, BatchNorm):
-            x = batch_norm(layer, x, p["w"], p["b"], stats, key)
+            x = batch_norm(layer, x, p["w"], p["b"], stats, key, running)
         elif isinstance(layer, Reshape):
             x = x.reshape(len(x), *layer.shape)
         elif isinstance(layer, Flatten):

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Literal
 
-OptName = Literal["adam", "rmsprop"]
+OptName = Literal["adam", "rmsprop", "adam_tf1", "rmsprop_tf1"]
 LossName = Literal["bce", "wasserstein"]
 
 
@@ -19,9 +19,13 @@ LossName = Literal["bce", "wasserstein"]
 class Optimizer:
     """Update rules, written out so every backend applies exactly these (see bench.core.optim).
 
-    adam:    m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
-             p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)        (PyTorch form)
-    rmsprop: v = alpha v + (1-alpha) g^2;  p -= lr * g / (sqrt(v) + eps)  (PyTorch form)
+    adam:        m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
+                 p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)          (PyTorch's)
+    adam_tf1:    the same m, v;  p -= lr sqrt(1-b2^t) / (1-b1^t) * m / (sqrt(v) + eps)
+                 (tf.train.AdamOptimizer's and Keras's "epsilon hat" form)
+    rmsprop:     v = alpha v + (1-alpha) g^2, v from 0;  p -= lr * g / (sqrt(v) + eps)  (PyTorch's)
+    rmsprop_tf1: the same v, but from 1;  p -= lr * g / sqrt(v + eps)
+                 (tf.train.RMSPropOptimizer with momentum 0; alpha is its decay)
     """
 
     name: OptName
@@ -31,16 +35,28 @@ class Optimizer:
     alpha: float = 0.99
     eps: float = 1e-8
 
+    @property
+    def is_adam(self) -> bool:
+        return self.name.startswith("adam")
+
     def slots(self) -> tuple[str, ...]:
-        return ("m", "v") if self.name == "adam" else ("v",)
+        return ("m", "v") if self.is_adam else ("v",)
+
+    def slot_start(self, slot: str) -> float:
+        """Every slot starts at 0 but TF1 RMSProp's accumulator, which starts at 1."""
+        return 1.0 if (self.name, slot) == ("rmsprop_tf1", "v") else 0.0
 
 
 @dataclass(frozen=True)
 class Algo:
     """A GAN objective plus its training schedule.
 
-    n_critic_warm / warm_steps / warm_every reproduce Arjovsky's schedule: n_critic_warm
-    critic updates for the first warm_steps generator iterations and every warm_every-th.
+    n_critic_warm / warm_steps / warm_every / count_from reproduce Arjovsky's and seed 003's
+    schedules: generator iteration `step` (0-based) is the source's iteration i = step +
+    count_from, which takes n_critic_warm critic updates if i < warm_steps or i is a multiple
+    of warm_every. generator_first is seed 000's loop, which updates G at critic index
+    i % n_critic == n_critic - 1 before that critic update: the same sequence as critic
+    updates then G, but with one critic update fewer before the first generator update.
     """
 
     name: str
@@ -54,14 +70,32 @@ class Algo:
     n_critic_warm: int | None = None
     warm_steps: int = 0
     warm_every: int = 0
+    count_from: int = 0  # the source's number of the first generator iteration
+    generator_first: bool = False
+
+    def _warm(self, i: int) -> bool:
+        periodic = bool(self.warm_every) and i % self.warm_every == 0
+        return self.n_critic_warm is not None and (i < self.warm_steps or periodic)
 
     def critic_updates(self, step: int) -> int:
         """Critic updates in generator iteration `step` (0-based)."""
-        if self.n_critic_warm is not None and (
-            step < self.warm_steps or (self.warm_every and step % self.warm_every == 0)
-        ):
-            return self.n_critic_warm
-        return self.n_critic
+        n = self.n_critic_warm if self._warm(step + self.count_from) else self.n_critic
+        assert n is not None
+        return n - 1 if self.generator_first and step == 0 else n
+
+    def updates_before(self, step: int) -> int:
+        """Critic updates in generator iterations 0 .. step-1: the sum of critic_updates, counted."""
+        lo, hi = self.count_from, self.count_from + step
+
+        def multiples(a: int, b: int) -> int:  # multiples of warm_every in [a, b)
+            return (b - 1) // self.warm_every - (a - 1) // self.warm_every if self.warm_every and b > a else 0
+
+        warm = 0
+        if self.n_critic_warm is not None:
+            early = min(hi, self.warm_steps)
+            warm = max(0, early - lo) + multiples(max(lo, self.warm_steps), hi)
+        extra = (self.n_critic_warm or 0) - self.n_critic
+        return step * self.n_critic + warm * extra - int(self.generator_first and step > 0)
 
 
 GAN = Algo("gan", "bce", 1, Optimizer("adam", 1e-3), Optimizer("adam", 1e-3))
@@ -103,7 +137,12 @@ class RunSpec:
     eval_samples: int = 1000  # generated samples per quality evaluation
     grid_samples: int = 64  # fixed-z samples saved for the picture grid
     checkpoint_every: int = 0  # write a resumable checkpoint every N steps (0: never)
-    init: str | None = None  # weight init scheme (bench.core.nets.Init); None: the arch's own
+    init: str | None = None  # weight init scheme (bench.core.nets.INITS); None: the arch's own
+    z_dist: Literal["normal", "uniform"] = "normal"  # z ~ N(0, 1) or U(-1, 1), every z of the stream
+    # "independent": each batch drawn with replacement; "epochs": the data walked in epochs, each a
+    # permutation drawn from the seeded stream, cut into n_data // batch_size full batches
+    batches: Literal["independent", "epochs"] = "independent"
+    sample_running_stats: bool = False  # sample() normalises with batch-norm running statistics
     preset: str | None = None  # the preset this spec came from, for the record
     # Data-parallel replicas, each framework's own engine (DDP, MirroredStrategy, a JAX mesh).
     # batch_size stays the global batch and the input stream is unchanged, so any device

@@ -195,8 +195,7 @@ def plan_from_args(args: argparse.Namespace, argv: list[str]) -> Plan:
     spec = RunSpec(algo, arch, dataset, batch, steps, seed=seeds[0], warmup=warmup, block=block,
                    data_dir=args.data_dir, precision=args.precision, eval_every=args.eval_every,
                    eval_samples=args.eval_samples, checkpoint_every=args.checkpoint_every,
-                   init=preset.init if preset and arch == preset.arch else None,
-                   preset=preset.name if preset else None)
+                   **(preset.spec_fields(arch == preset.arch) if preset else {}))
     specs = [spec]
     if args.suite:
         suite = SUITES[args.suite]

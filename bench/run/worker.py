@@ -93,7 +93,7 @@ def run(job: dict) -> dict:
     ckpt = Path(job["checkpoint"]) if job.get("checkpoint") else None
     ds = datasets.load(spec.dataset, spec.data_dir)
     x = datasets.to_range(ds.x.reshape((-1, *arch.x_shape)), arch.x_range)
-    stream = InputStream(spec.seed, spec.algo, spec.batch_size, arch.z_dim, len(arch.x_shape), len(x))
+    stream = InputStream.for_spec(spec, arch.z_dim, len(arch.x_shape), len(x))
     try:
         backend_cls = importlib.import_module(job["module"]).BACKEND
     except ImportError as e:  # the framework itself is missing or broken
