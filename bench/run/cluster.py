@@ -32,6 +32,7 @@ import ray
 
 import backends
 import bench
+from bench.core.files import write_atomic
 from bench.run import runner
 from bench.run.rundir import RunDir
 
@@ -126,12 +127,6 @@ def _describe(e: Exception) -> str:
     return f"{type(e).__name__}: {first}"[:400]
 
 
-def _write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(data)
-    tmp.replace(path)  # never a half-written checkpoint
-
-
 def _store(run_dir: RunDir, task: runner.Task, files: dict[str, bytes]) -> None:
     """The final attempt's files into the run directory, with the job's paths made the run directory's."""
     for rel, data in files.items():
@@ -142,7 +137,7 @@ def _store(run_dir: RunDir, task: runner.Task, files: dict[str, bytes]) -> None:
             job.update(work_dir=str(run_dir.path / "raw"), samples_dir=str(run_dir.path / "samples"),
                        checkpoint=str(run_dir.path / "checkpoints" / f"{task.tag}.npz"))
             data = json.dumps(job).encode()
-        _write(run_dir.path / rel, data)
+        write_atomic(run_dir.path / rel, data)
 
 
 def _append_log(run_dir: RunDir, task: runner.Task, attempt: int, node: str, result: dict,

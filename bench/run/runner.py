@@ -7,7 +7,6 @@ timeout or diverges becomes a row with that status; the others are unaffected.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import importlib.metadata
 import importlib.util
@@ -29,9 +28,11 @@ import backends
 import bench
 from bench import CODE_ROOT
 from bench.core import data as datasets
+from bench.core.files import ENCODING, read_text, write_atomic
 from bench.core.nets import ARCHS
 from bench.core.spec import RunSpec
-from bench.run.rundir import LOSS_COLUMNS, TIMING_COLUMNS, RunDir
+from bench.run.lock import Busy, hold
+from bench.run.rundir import LOSS_COLUMNS, TIMING_COLUMNS, RunDir, read_rows
 from bench.run.worker import PARENT_ENV
 
 
@@ -86,7 +87,7 @@ def _version(dist: str) -> str:
 
 def _cpu_model() -> str:
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
+        for line in read_text(Path("/proc/cpuinfo")).splitlines():
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
     except OSError:
@@ -219,11 +220,11 @@ def run_one(plan: Plan, run_dir: RunDir, task: Task) -> dict:
            "samples_dir": str(run_dir.path / "samples"),
            "checkpoint": str(run_dir.path / "checkpoints" / f"{task.tag}.npz")}
     job_file = raw / f"{task.tag}.job.json"
-    job_file.write_text(json.dumps(job))
+    write_atomic(job_file, json.dumps(job))
     (raw / f"{task.tag}.json").unlink(missing_ok=True)  # a resumed task's stale result
     log = run_dir.path / "logs" / f"{task.tag}.log"
     progress = Progress(task.tag)
-    with log.open("a") as err:
+    with log.open("a", encoding=ENCODING) as err:
         proc = subprocess.Popen([sys.executable, "-m", "bench.run.worker", str(job_file)],
                                 env=_worker_env(plan.device, task.spec.devices), stdout=subprocess.PIPE,
                                 stderr=err, text=True)
@@ -246,16 +247,17 @@ def run_one(plan: Plan, run_dir: RunDir, task: Task) -> dict:
         reader.join(timeout=5)
     result_file = raw / f"{task.tag}.json"
     if result_file.exists():
-        result = json.loads(result_file.read_text())
+        result = json.loads(read_text(result_file))
     else:  # killed by a signal, the OOM killer, a segfault...
-        tail = " | ".join(log.read_text().strip().splitlines()[-5:])[-600:]
+        tail = " | ".join(log.read_text(encoding=ENCODING, errors="replace").strip().splitlines()[-5:])[-600:]
         result = {"status": "failed", "error": f"worker exited with code {proc.returncode} (log: {log.name}): {tail}"}
     progress.done(result["status"] + (f": {result['error'][:300]}" if result.get("error") else ""))
     return result
 
 
 def record(plan: Plan, run_dir: RunDir, task: Task, result: dict) -> dict:
-    """Append the loss rows and the timing row of one finished task."""
+    """Append the loss rows, quality rows, sample picture and, last, the timing row of one
+    finished task: a timing row means that everything before it is there (see done_tasks)."""
     s, tag = task.spec, task.tag
     base = {"backend": task.backend, "mode": task.mode, "algo": s.algo.name, "arch": s.arch,
             "dataset": s.dataset, "batch_size": s.batch_size, "devices": s.devices, "seed": s.seed}
@@ -276,7 +278,6 @@ def record(plan: Plan, run_dir: RunDir, task: Task, result: dict) -> dict:
     if t:
         row.update(t)
         row["samples_per_s"] = s.batch_size * s.algo.n_critic / (t["step_ms_median"] / 1000)
-    run_dir.append("timings.csv", TIMING_COLUMNS, [row])
     from bench.analysis import quality  # POT and the classifier load only once there is something to score
 
     scores = quality.score_run(run_dir.path, task.backend, task.mode, s, tag)
@@ -288,6 +289,7 @@ def record(plan: Plan, run_dir: RunDir, task: Task, result: dict) -> dict:
 
         real = datasets.load(s.dataset, s.data_dir).x if ARCHS[s.arch].x_shape == (2,) else None
         plots.sample_grid(np.load(samples), samples.with_suffix(".png"), f"{tag} after {s.steps} steps", real)
+    run_dir.append("timings.csv", TIMING_COLUMNS, [row])
     return row
 
 
@@ -311,11 +313,26 @@ def summary_table(rows: list[dict], suite: bool = False, multi_device: bool = Fa
 
 
 class Terminated(Exception):
-    """SIGTERM, turned into an exception so the run is closed like on Ctrl-C."""
+    """SIGTERM or SIGHUP (a closed terminal), turned into an exception so the run is closed like
+    on Ctrl-C."""
+
+    def __init__(self, signum: int = signal.SIGTERM) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
 
-def _on_sigterm(signum, frame):
-    raise Terminated
+CLOSING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _on_signal(signum, frame):
+    raise Terminated(signum)
+
+
+def _catch_signals() -> dict:
+    """Our handler for each closing signal not ignored (nohup ignores SIGHUP: it stays so);
+    returns the handlers it replaced."""
+    return {sig: signal.signal(sig, _on_signal) for sig in CLOSING_SIGNALS
+            if signal.getsignal(sig) is not signal.SIG_IGN}
 
 
 def _key(backend: str, mode: str, algo: str, arch: str, batch_size, seed, devices=1) -> tuple:
@@ -333,50 +350,48 @@ def _row_key(r: dict, devices: bool = True) -> tuple:
                 r.get("devices") if devices else 1)
 
 
-def _timing_rows(path: Path) -> list[dict]:
-    f = path / "timings.csv"
-    if not f.exists():
-        return []
-    with f.open() as fh:
-        return list(csv.DictReader(fh))
-
-
-def _write_timing_rows(run_dir: RunDir, rows: list[dict]) -> None:
-    f = run_dir.path / "timings.csv"
-    tmp = f.with_suffix(".tmp")
-    with tmp.open("w") as out:
-        w = csv.DictWriter(out, TIMING_COLUMNS, lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-    tmp.replace(f)  # atomic: a reader never sees half a table
-
-
 RETRIED = ("failed", "unavailable")  # on --resume; a diverged run would only diverge again
+TABLES = ("timings.csv", "losses.csv", "quality.csv")  # the rows of one task, keyed by _row_key
 
 
-def to_retry(path: Path) -> list[dict]:
-    """The timings.csv rows of a run directory that --resume runs again."""
-    return [r for r in _timing_rows(path) if r["status"] in RETRIED]
+def done_tasks(plan: Plan, path: Path) -> set[tuple]:
+    """Keys of the tasks with every output in the run directory: a timing row (record writes it
+    last) that --resume does not retry and, for an ok task, its loss rows and sample files.
+    Anything less (an interrupt while scoring, a file deleted since) runs again on --resume."""
+    with_losses = {_row_key(r) for r in read_rows(path / "losses.csv")}
+    tags = {_task_key(t): t.tag for t in tasks(plan)}
+    done = set()
+    for r in read_rows(path / "timings.csv"):
+        k = _row_key(r)
+        if k not in tags or r["status"] in RETRIED:
+            continue
+        samples = [path / "samples" / f"{tags[k]}{ext}" for ext in (".npy", ".png")]
+        if r["status"] == "ok" and (k not in with_losses or not all(f.is_file() for f in samples)):
+            continue
+        done.add(k)
+    return done
 
 
-def _drop_retried(run_dir: RunDir) -> None:
-    """On resume, take out the rows of failed and unavailable tasks (their logs keep the failure),
-    so that they run again, from their last checkpoints where they have one."""
-    rows = _timing_rows(run_dir.path)
-    keep = [r for r in rows if r["status"] not in RETRIED]
-    if len(keep) < len(rows):
-        _write_timing_rows(run_dir, keep)
-        sys.stderr.write(f"retrying {len(rows) - len(keep)} failed or unavailable task(s)\n")
+def to_do(plan: Plan, path: Path) -> list[Task]:
+    """The tasks of a run directory that --resume runs: not run yet, failed, or incomplete."""
+    done = done_tasks(plan, path)
+    return [t for t in tasks(plan) if _task_key(t) not in done]
 
 
-def _finished(run_dir: RunDir) -> set[tuple]:
-    return {_row_key(r) for r in _timing_rows(run_dir.path)}
+def _keep_done(plan: Plan, run_dir: RunDir) -> set[tuple]:
+    """On resume, take out every row of the tasks that run again (their logs keep the failure),
+    so that no row is doubled; they restart from their last checkpoints where they have one."""
+    done = done_tasks(plan, run_dir.path)
+    dropped = [run_dir.keep_rows(name, lambda r: _row_key(r) in done) for name in TABLES]
+    if dropped[0]:
+        sys.stderr.write(f"running again {dropped[0]} task(s) that failed, were unavailable or lost an output\n")
+    return done
 
 
 def fill_speedups(run_dir: RunDir) -> None:
     """speedup_vs_1 of each row: its one-device twin's median step time over its own.
     Rewritten once at the end (atomically), since rows may arrive in any order."""
-    rows = _timing_rows(run_dir.path)
+    rows = run_dir.rows("timings.csv")
     if not any(r.get("devices") not in ("", "1") for r in rows):
         return
     ok = [r for r in rows if r["status"] == "ok" and r["step_ms_median"]]
@@ -384,21 +399,43 @@ def fill_speedups(run_dir: RunDir) -> None:
     for r in ok:
         base = one.get(_row_key(r, devices=False))
         r["speedup_vs_1"] = f"{base / float(r['step_ms_median']):.4g}" if base else ""
-    _write_timing_rows(run_dir, rows)
+    run_dir.rewrite("timings.csv", TIMING_COLUMNS, rows)
 
 
 def execute(plan: Plan, resume: bool = False) -> int:
-    """Run the plan (or what is left of it); 0 only if every requested task finished ok,
-    1 if one did not, 130 / 143 if interrupted by Ctrl-C / SIGTERM."""
-    run_dir = RunDir(plan.out, resume=resume)
-    env = json.loads((plan.out / "env.json").read_text()) if resume else environment(plan)
+    """Run the plan (or what is left of it) holding the run directory's lock; 0 only if every
+    requested task finished ok, 1 if one did not or a file could not be written (a full disk),
+    2 if the run directory cannot be made or is in use, 128 + N if ended by signal N (130 for
+    Ctrl-C, 143 for SIGTERM, 129 for SIGHUP)."""
+    try:
+        run_dir = RunDir(plan.out, resume=resume)
+    except OSError as e:
+        sys.stderr.write(f"ganbench: error: cannot make the run directory {plan.out}: {e.strerror or e}\n")
+        return 2
+    try:
+        with hold(plan.out):
+            return _execute(plan, run_dir, resume)
+    except Busy as e:
+        sys.stderr.write(f"ganbench: error: {e}\n")
+        return 2
+    except OSError as e:  # ENOSPC, EDQUOT, EIO...: every file written so far is whole
+        where = f" ({e.filename})" if e.filename else ""
+        sys.stderr.write(f"\nganbench: error: cannot write in {plan.out}{where}: {e.strerror or e}; the files there "
+                         f"are whole: fix that, then continue with --resume {plan.out}\n")
+        return 1
+
+
+def _execute(plan: Plan, run_dir: RunDir, resume: bool) -> int:
+    if resume:
+        env = json.loads(read_text(plan.out / "env.json"))
+        env["plan"] = plan.to_dict()  # where the run directory is now
+    else:
+        env = environment(plan)
     env.update(complete=False, interrupted=None)
     run_dir.write_json("env.json", env)
-    if resume:
-        _drop_retried(run_dir)
-    done = _finished(run_dir)
+    done = _keep_done(plan, run_dir) if resume else set()
     pending = [t for t in tasks(plan) if _task_key(t) not in done]
-    old = signal.signal(signal.SIGTERM, _on_sigterm)
+    old = _catch_signals()
     try:
         if plan.ray:
             from bench.run import cluster  # Ray is an optional extra, imported only when asked for
@@ -411,16 +448,18 @@ def execute(plan: Plan, resume: bool = False) -> int:
             env["backends"][task.tag] = result.get("info", {})
             run_dir.write_json("env.json", env)
     except (KeyboardInterrupt, Terminated) as e:
-        env["interrupted"] = "SIGTERM" if isinstance(e, Terminated) else "SIGINT"
+        signum = e.signum if isinstance(e, Terminated) else signal.SIGINT
+        env["interrupted"] = signal.Signals(signum).name
         run_dir.write_json("env.json", env)
         sys.stderr.write(f"\ninterrupted: finished rows are in {plan.out}; continue with --resume {plan.out}\n")
-        return 143 if isinstance(e, Terminated) else 130
+        return 128 + signum
     finally:
-        signal.signal(signal.SIGTERM, old)
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
     fill_speedups(run_dir)
     env["complete"] = True
     run_dir.write_json("env.json", env)
-    rows = _timing_rows(run_dir.path)
+    rows = run_dir.rows("timings.csv")
     suite = len(plan.specs) > 1
     table = summary_table(rows, suite, plan.devices != (1,))
     spec = plan.specs[0]
@@ -429,12 +468,17 @@ def execute(plan: Plan, resume: bool = False) -> int:
             + (f" (preset {spec.preset})" if spec.preset else ""))
     head += f", seeds {','.join(map(str, plan.seeds))}, {plan.device}"
     head += f", devices {','.join(map(str, plan.devices))}\n\n" if plan.devices != (1,) else "\n\n"
-    (plan.out / "summary.md").write_text(head + table + "\n")
+    write_atomic(plan.out / "summary.md", head + table + "\n")
     print(table)
     if plan.report:
         from bench.analysis import report
 
-        print(f"\nresults in {plan.out}; report: {report.build([plan.out], plan.out)}")
+        try:
+            print(f"\nresults in {plan.out}; report: {report.build([plan.out], plan.out)}")
+        except OSError as e:  # the run itself is complete and whole
+            sys.stderr.write(f"ganbench: error: report.md not written: {e.strerror or e}; build it later with: "
+                             f"python run_bench.py report {plan.out}\n")
+            return 1
     else:
         print(f"\nresults in {plan.out}; build the report with: python run_bench.py report {plan.out}")
     return 0 if all(r["status"] == "ok" for r in rows) else 1

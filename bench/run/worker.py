@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.core import data as datasets
+from bench.core.files import read_text, save_arrays, write_atomic
 from bench.core.flops import step_flops
 from bench.core.nets import ARCHS, init_weights
 from bench.core.spec import RunSpec
@@ -41,11 +42,9 @@ def _emit(**kw) -> None:
 
 
 def save_checkpoint(path: Path, state: dict, step: int, metrics: dict, evals: dict) -> None:
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, **state, **{STEP: np.array(step)},
-             **{METRIC + k: np.concatenate(v) if v else np.zeros(0) for k, v in metrics.items()},
-             **{EVAL + k: np.asarray(v) for k, v in evals.items()})
-    tmp.replace(path)  # never a half-written checkpoint
+    save_arrays(path, {**state, STEP: np.array(step),
+                       **{METRIC + k: np.concatenate(v) if v else np.zeros(0) for k, v in metrics.items()},
+                       **{EVAL + k: np.asarray(v) for k, v in evals.items()}})
 
 
 def load_checkpoint(path: Path) -> tuple[dict, int, dict, dict]:
@@ -106,7 +105,8 @@ def run(job: dict) -> dict:
             evals["step"].append(done)  # training seconds so far; the sampling itself is not counted
             evals["wall_s"].append(wall0 + sum(t.seconds for t in times))
             evals["samples"].append(draw(eval_z))
-        if ckpt and spec.checkpoint_every and done % spec.checkpoint_every == 0:
+        # none at the last step: a task that ends there is whole or, interrupted, trained (and timed) again
+        if ckpt and spec.checkpoint_every and done % spec.checkpoint_every == 0 and done < spec.steps:
             save_checkpoint(ckpt, backend.export(), done, metrics, evals)
         _emit(step=done, of=spec.steps, ms=times[-1].ms_per_step, d_loss=float(m["d_loss"][-1]))
 
@@ -116,7 +116,8 @@ def run(job: dict) -> dict:
     if result["status"] == "ok" and not all(np.all(np.isfinite(v)) for v in final.values()):
         result.update(status="diverged", error="non-finite weights after the last step")
     n = result["steps_done"]
-    np.savez(out_dir / f"{tag}.npz", step=np.arange(n), **{k: np.concatenate(v)[:n] for k, v in metrics.items()})
+    save_arrays(out_dir / f"{tag}.npz", {"step": np.arange(n),
+                                         **{k: np.concatenate(v)[:n] for k, v in metrics.items()}})
     if result["status"] == "ok":
         # A resumed run warms up again (a new process compiles again).
         timing = summarize(times, start + spec.warmup)
@@ -127,12 +128,12 @@ def run(job: dict) -> dict:
             result["timing"].update(gflops_per_step=flops / 1e9, achieved_gflops=achieved,
                                     pct_of_peak=100 * achieved / peak_gflops)
         samples_dir = Path(job["samples_dir"])
-        np.save(samples_dir / f"{tag}.npy", draw(stream.fixed_z(spec.grid_samples)))
+        save_arrays(samples_dir / f"{tag}.npy", draw(stream.fixed_z(spec.grid_samples)))
         interp = draw(stream.interp_z(4, 10)).reshape(4, 10, *arch.x_shape)
-        np.save(samples_dir / f"{tag}.interp.npy", interp)
-        np.savez(out_dir / f"{tag}.final.npz", **final)
+        save_arrays(samples_dir / f"{tag}.interp.npy", interp)
+        save_arrays(out_dir / f"{tag}.final.npz", final)
     if evals["step"]:
-        np.savez(out_dir / f"{tag}.evals.npz", **{k: np.asarray(v) for k, v in evals.items()})
+        save_arrays(out_dir / f"{tag}.evals.npz", {k: np.asarray(v) for k, v in evals.items()})
     result["peak_mem_mb"] = gpu_mb if gpu_mb is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result
 
@@ -149,16 +150,14 @@ def die_with(parent: int) -> None:
 def main(argv: list[str]) -> int:
     if PARENT_ENV in os.environ:
         die_with(int(os.environ[PARENT_ENV]))
-    job = json.loads(Path(argv[0]).read_text())
+    job = json.loads(read_text(Path(argv[0])))
     out = Path(job["work_dir"]) / f"{job['tag']}.json"
     try:
         result = run(job)
     except Exception as e:  # recorded as a failed row; the parent keeps going
         traceback.print_exc()
         result = {"status": "failed", "error": f"{type(e).__name__}: {e}"}
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=1))
-    tmp.replace(out)
+    write_atomic(out, json.dumps(result, indent=1))
     return 0 if result["status"] == "ok" else 1
 
 
