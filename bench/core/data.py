@@ -90,7 +90,7 @@ def load_mnist_idx(data_dir: Path) -> Dataset:
         raise DataError(f"{data_dir}: MNIST images must be (N, 28, 28), got {images.shape}")
     if labels.shape != images.shape[:1]:
         raise DataError(f"{data_dir}: {labels.shape[0]} labels for {images.shape[0]} images")
-    x = (images.reshape(len(images), -1) / 255.0).astype(np.float32)
+    x = (images.reshape(len(images), 28 * 28) / 255.0).astype(np.float32)
     return Dataset("mnist", x, labels.astype(np.int64), f"MNIST IDX in {data_dir}")
 
 

@@ -410,7 +410,7 @@ def execute(plan: Plan, resume: bool = False) -> int:
     try:
         run_dir = RunDir(plan.out, resume=resume)
     except OSError as e:
-        sys.stderr.write(f"ganbench: error: cannot make the run directory {plan.out}: {e.strerror or e}\n")
+        sys.stderr.write(f"ganbench: error: --out {plan.out} cannot be made: {e.strerror or e}\n")
         return 2
     try:
         with hold(plan.out):

@@ -72,12 +72,16 @@ def run(job: dict) -> dict:
     probe = tuple(int(v) for v in os.environ[PROBE_ENV].split(",")) if PROBE_ENV in os.environ \
         else PEAK_PROBE[job["device"]]
 
-    start, metrics = 0, {}
+    start, metrics, state = 0, {}, None
     evals: dict[str, list] = {"step": [], "wall_s": [], "samples": []}
+    cuts = (spec.eval_every, spec.checkpoint_every)
     if ckpt and ckpt.exists():
-        state, start, metrics, saved = load_checkpoint(ckpt)
-        evals.update(saved)
-    else:
+        saved = load_checkpoint(ckpt)
+        # A new process warms up again: from a checkpoint too near the end no block would be timed, so from step 0.
+        if any(b.start >= saved[1] + spec.warmup for b in stream.blocks(saved[1], spec.steps, spec.block, cuts)):
+            state, start, metrics, more = saved
+            evals.update(more)
+    if state is None:
         state = init_weights(arch, spec.seed, spec.init)
     backend.load(state, x)
 
@@ -88,7 +92,7 @@ def run(job: dict) -> dict:
     wall0 = evals["wall_s"][-1] if evals["wall_s"] else 0.0
     eval_z = stream.eval_z(spec.eval_samples)
     result = {"status": "ok", "info": backend.info(), "steps_done": start, "resumed_from": start}
-    for block in stream.blocks(start, spec.steps, spec.block, (spec.eval_every, spec.checkpoint_every)):
+    for block in stream.blocks(start, spec.steps, spec.block, cuts):
         arrays = block.arrays()  # made before the clock starts
         t0 = time.perf_counter()
         m = backend.train(arrays)  # returns only when the device is done
@@ -105,8 +109,7 @@ def run(job: dict) -> dict:
             evals["step"].append(done)  # training seconds so far; the sampling itself is not counted
             evals["wall_s"].append(wall0 + sum(t.seconds for t in times))
             evals["samples"].append(draw(eval_z))
-        # none at the last step: a task that ends there is whole or, interrupted, trained (and timed) again
-        if ckpt and spec.checkpoint_every and done % spec.checkpoint_every == 0 and done < spec.steps:
+        if ckpt and spec.checkpoint_every and done % spec.checkpoint_every == 0:
             save_checkpoint(ckpt, backend.export(), done, metrics, evals)
         _emit(step=done, of=spec.steps, ms=times[-1].ms_per_step, d_loss=float(m["d_loss"][-1]))
 
