@@ -30,7 +30,6 @@ from fake_backends import fake_registry
 from test_report import write_run
 
 import backends
-from bench.core.files import append_lines
 from bench.core.nets import ARCHS, init_weights
 from bench.run import cli, runner
 from bench.run.rundir import TIMING_COLUMNS, RunDir
@@ -151,6 +150,8 @@ def test_a_full_disk_keeps_the_previous_json_and_picture(tmp_path):
 
 
 def test_a_row_torn_by_a_killed_writer_is_dropped_before_the_next(tmp_path):
+    from bench.core.files import append_lines
+
     f = tmp_path / "t.csv"
     f.write_text("a,b\n1,2\n3,", encoding="utf-8")  # SIGKILL in the middle of a row
     append_lines(f, "a,b\n", "5,6\n")

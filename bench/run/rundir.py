@@ -54,7 +54,7 @@ class RunDir:
         with f.open(encoding=ENCODING, newline="") as fh:
             reader = csv.DictReader(fh)
             rows = list(reader)
-        kept = [r for r in rows if keep(r)]
+        kept = [r for r in rows if _whole(r) and keep(r)]
         if len(kept) < len(rows):
             self.rewrite(name, tuple(reader.fieldnames or ()), kept)
         return len(rows) - len(kept)
@@ -68,10 +68,16 @@ class RunDir:
 
 
 def read_rows(f: Path) -> list[dict]:
+    """A table's whole rows (see _whole)."""
     if not f.exists():
         return []
     with f.open(encoding=ENCODING, newline="") as fh:
-        return list(csv.DictReader(fh))
+        return [r for r in csv.DictReader(fh) if _whole(r)]
+
+
+def _whole(row: dict) -> bool:
+    """Not a row torn by a process killed mid-write (fields missing), nor one with extra fields."""
+    return None not in row and None not in row.values()
 
 
 def _csv_text(columns: tuple[str, ...], rows: list[dict], header: bool = False) -> str:

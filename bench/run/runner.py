@@ -448,6 +448,8 @@ def _execute(plan: Plan, run_dir: RunDir, resume: bool) -> int:
             env["backends"][task.tag] = result.get("info", {})
             run_dir.write_json("env.json", env)
     except (KeyboardInterrupt, Terminated) as e:
+        for sig, handler in old.items():  # a second signal ends the process at once (every file is whole)
+            signal.signal(sig, handler)
         signum = e.signum if isinstance(e, Terminated) else signal.SIGINT
         env["interrupted"] = signal.Signals(signum).name
         run_dir.write_json("env.json", env)
