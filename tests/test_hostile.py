@@ -414,3 +414,13 @@ def test_bad_data_is_refused_once_up_front(tmp_path, capsys, files, message):
     out = tmp_path / "never"
     _refused(capsys, ["--backends", "torch", "--data-dir", str(d), "--out", str(out)], message)
     assert not out.exists()
+
+
+def test_a_path_undecodable_in_the_locale_is_written_back_as_its_bytes(tmp_path):
+    """In an ASCII locale argv's non-ASCII path arrives surrogate-escaped; the report and
+    summary that name it must still be written (they were a UnicodeEncodeError)."""
+    from bench.core.files import write_atomic
+
+    name = "ünï run".encode().decode("ascii", "surrogateescape")
+    write_atomic(tmp_path / "report.md", f"results in {name}\n")
+    assert (tmp_path / "report.md").read_text(encoding="utf-8") == "results in ünï run\n"

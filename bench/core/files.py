@@ -21,6 +21,11 @@ import numpy as np
 ENCODING = "utf-8"
 
 
+def _encode(text: str) -> bytes:
+    """UTF-8; a path that came in undecodable (argv in an ASCII locale) goes back out as its own bytes."""
+    return text.encode(ENCODING, "surrogateescape")
+
+
 def _fsync_dir(folder: Path) -> None:
     """Make a rename durable; some file systems cannot open or sync a directory, and then it
     is as durable as they make it."""
@@ -58,7 +63,7 @@ def replacing(path: Path) -> Iterator[Path]:
 def write_atomic(path: Path, data: str | bytes) -> None:
     """The whole of data in path, or (on any failure) path as it was."""
     with replacing(path) as tmp:
-        tmp.write_bytes(data.encode(ENCODING) if isinstance(data, str) else data)
+        tmp.write_bytes(_encode(data) if isinstance(data, str) else data)
 
 
 def save_arrays(path: Path, arrays: np.ndarray | dict[str, np.ndarray]) -> None:
@@ -81,7 +86,7 @@ def append_lines(path: Path, header: str, lines: str) -> None:
     first, so the table never holds a torn row."""
     with open(path, "ab", buffering=0) as f:  # unbuffered: nothing is left to flush after a cut
         size = _whole_lines(f)
-        data = ((header if size == 0 else "") + lines).encode(ENCODING)
+        data = _encode((header if size == 0 else "") + lines)
         try:
             view = memoryview(data)
             while view:  # a raw write may take only part
