@@ -88,7 +88,7 @@ def _check_numbers(args: argparse.Namespace) -> None:
             raise UsageError(f"{name} must be positive, got {v}")
     for name, v in (("--warmup", args.warmup), ("--eval-every", args.eval_every),
                     ("--checkpoint-every", args.checkpoint_every), ("--seed", args.seed)):
-        if v < 0:
+        if v is not None and v < 0:
             raise UsageError(f"{name} must not be negative, got {v}")
 
 
