@@ -22,6 +22,7 @@ import pandas as pd
 from bench import default_results
 from bench.analysis import report, stats
 from bench.core import schema
+from bench.core.files import replacing, write_atomic
 from bench.core.gan import METRICS
 
 MATCH = ["setup", "backend", "mode"]
@@ -159,7 +160,8 @@ def ratio_figure(ratios: list, path: Path, max_slowdown: float | None, title: st
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    with replacing(path) as tmp:  # a full disk leaves the previous picture, not half of one
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
 
 
@@ -188,7 +190,7 @@ def compare(base_dir: Path, new_dir: Path, out: Path, max_slowdown: float | None
           f"\n{'FAILED' if failed else 'passed'}: --max-slowdown {max_slowdown:g}%\n" if max_slowdown is not None
           else ""]
     text = "".join(md)
-    (out / "compare.md").write_text(text)
+    write_atomic(out / "compare.md", text)
     return text, failed
 
 

@@ -16,6 +16,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from bench.core.files import replacing  # noqa: E402
+
 LOSS_PANELS = (("d_loss", "critic loss (d_loss)"), ("w_estimate", "Wasserstein estimate"),
                ("g_loss", "generator loss (g_loss)"))
 GRID = 64  # samples shown per grid
@@ -41,7 +43,8 @@ def _grid(n: int, width: float, height: float, max_cols: int = 4) -> tuple[plt.F
 
 
 def _save(fig: plt.Figure, path: Path) -> None:
-    fig.savefig(path, bbox_inches="tight", dpi=100)
+    with replacing(path) as tmp:  # a full disk leaves the previous picture, not half of one
+        fig.savefig(tmp, bbox_inches="tight", dpi=100)
     plt.close(fig)
 
 

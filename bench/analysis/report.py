@@ -24,6 +24,7 @@ from bench.analysis import plots, stats, tables
 from bench.analysis.tables import cell
 from bench.core import data as datasets
 from bench.core import schema
+from bench.core.files import ENCODING, read_text, write_atomic
 from bench.core.gan import METRICS
 from bench.core.spec import RunSpec
 
@@ -50,16 +51,30 @@ class Run:
 
 # ---- loading -----------------------------------------------------------------------------
 
+class ReportError(ValueError):
+    """A run directory's table that cannot be read: named, with what is wrong with it."""
+
+
+NEEDED = ("backend", "mode")  # the columns every table is grouped by
+
+
 def _read_csv(path: Path) -> pd.DataFrame:
     try:
-        return pd.read_csv(path)
+        t = pd.read_csv(path, encoding=ENCODING)
     except (FileNotFoundError, pd.errors.EmptyDataError):
         return pd.DataFrame()
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise ReportError(f"{path} is not a readable CSV table ({str(e).strip().splitlines()[-1]})") from None
+    missing = [c for c in NEEDED if c not in t]
+    if missing:
+        raise ReportError(f"{path} is not a ganbench table: no {', '.join(missing)} column (its header is "
+                          f"{', '.join(map(str, t.columns))[:200]})")
+    return t
 
 
 def _read_env(path: Path) -> dict:
     try:
-        return json.loads((path / "env.json").read_text())
+        return json.loads(read_text(path / "env.json"))
     except (FileNotFoundError, json.JSONDecodeError):
         return {}
 
@@ -351,7 +366,7 @@ def _jobs(run: Run) -> dict[str, dict[str, tuple[str, RunSpec]]]:
     """setup -> backend-mode -> (tag, spec) of its lowest seed, from the run's raw/*.job.json, in run order."""
     out: dict[str, dict[str, tuple[str, RunSpec]]] = {}
     for f in sorted((run.path / "raw").glob("*.job.json"), key=lambda p: p.stat().st_mtime_ns):
-        job = json.loads(f.read_text())
+        job = json.loads(read_text(f))
         spec = RunSpec.from_json(job["spec"])
         series = out.setdefault(_spec_setup(spec), {})
         label = f"{job['backend']}-{job['mode']}"
@@ -509,5 +524,5 @@ def build(run_dirs: list[Path], out_dir: Path) -> Path:
         "## Environment\n\n", markdown(environment_table(runs)),
     ]
     path = out_dir / "report.md"
-    path.write_text("".join(md))
+    write_atomic(path, "".join(md))  # an existing report stays whole until the new one is
     return path

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.core.files import save_arrays
+
 POOL = 100_000  # toy-set pool size; batches index into it like into an image set
 
 
@@ -63,6 +65,8 @@ def read_idx(path: Path) -> np.ndarray:
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise DataError(f"{path}: not an unsigned-byte IDX file (bad magic number)")
     ndim = raw[3]
+    if len(raw) < 4 + 4 * ndim:
+        raise DataError(f"{path}: truncated IDX header ({len(raw)} bytes for {ndim} dimensions)")
     dims = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
     body = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if body.size != int(np.prod(dims)):
@@ -84,7 +88,7 @@ def load_mnist_idx(data_dir: Path) -> Dataset:
         raise DataError(f"{data_dir}: MNIST images must be (N, 28, 28), got {images.shape}")
     if labels.shape != images.shape[:1]:
         raise DataError(f"{data_dir}: {labels.shape[0]} labels for {images.shape[0]} images")
-    x = (images.reshape(len(images), -1) / 255.0).astype(np.float32)
+    x = (images.reshape(len(images), 28 * 28) / 255.0).astype(np.float32)
     return Dataset("mnist", x, labels.astype(np.int64))
 
 
@@ -156,9 +160,7 @@ def load_celeba(data_dir: Path, limit: int = CELEBA_MAX) -> Dataset:
             if (i + 1) % 5000 == 0:
                 print(f"celeba: decoded {i + 1}/{len(files)} images", file=sys.stderr, flush=True)
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(f".{os.getpid()}.tmp.npy")
-        np.save(tmp, images)
-        tmp.replace(cache)  # processes decoding at once each write whole files
+        save_arrays(cache, images)  # processes decoding at once each write whole files
     return Dataset("celeba", (images / 255.0).astype(np.float32))
 
 
@@ -230,6 +232,13 @@ def from_range(x: np.ndarray, x_range: tuple[float, float] | None) -> np.ndarray
 
 
 def load(name: str, data_dir: str | None = None) -> Dataset:
+    ds = _load(name, data_dir)
+    if not len(ds.x):
+        raise DataError(f"{ds.source}: no samples in it")
+    return ds
+
+
+def _load(name: str, data_dir: str | None) -> Dataset:
     if name == "mnist":
         return load_mnist_idx(Path(data_dir)) if data_dir else load_embedded_mnist()
     if name in NEEDS_DIR:

@@ -32,6 +32,7 @@ import ray
 
 import backends
 import bench
+from bench.core.files import write_atomic
 from bench.run import local
 from bench.run.plan import Plan, Task
 from bench.run.procs import Terminated
@@ -128,12 +129,6 @@ def _describe(e: Exception) -> str:
     return f"{type(e).__name__}: {first}"[:400]
 
 
-def _write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(data)
-    tmp.replace(path)  # never a half-written checkpoint
-
-
 def _store(run_dir: RunDir, task: Task, files: dict[str, bytes]) -> None:
     """The final attempt's files into the run directory, with the job's paths made the run directory's."""
     for rel, data in files.items():
@@ -145,7 +140,7 @@ def _store(run_dir: RunDir, task: Task, files: dict[str, bytes]) -> None:
                        log=str(run_dir.path / "logs" / f"{task.tag}.log"),
                        checkpoint=str(run_dir.path / "checkpoints" / f"{task.tag}.npz"))
             data = json.dumps(job).encode()
-        _write(run_dir.path / rel, data)
+        write_atomic(run_dir.path / rel, data)
 
 
 def _append_log(run_dir: RunDir, task: Task, attempt: int, node: str, result: dict,

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import backends
+from bench.core.files import ENCODING, read_text, write_atomic
 from bench.run.budget import Budget, fmt_s
 from bench.run.plan import Plan, Task
 from bench.run.procs import OutOfTime, Progress, Stalled, Worker
@@ -55,7 +56,7 @@ class Workers:
 def _tail(*logs: Path) -> str:
     """The last lines of the first log that has any (the task's; the worker's if it died before)."""
     for log in logs:
-        lines = log.read_text().strip().splitlines() if log.exists() else []
+        lines = log.read_text(encoding=ENCODING, errors="replace").strip().splitlines() if log.exists() else []
         if lines:
             return " | ".join(lines[-5:])[-600:]
     return ""
@@ -72,7 +73,7 @@ def run_task(plan: Plan, run_dir: RunDir, task: Task, workers: Workers, deadline
            "device": plan.device, "spec": task.spec.to_json(), "tag": task.tag, "work_dir": str(raw),
            "samples_dir": str(run_dir.path / "samples"), "log": str(log),
            "checkpoint": str(run_dir.path / "checkpoints" / f"{task.tag}.npz")}
-    (raw / f"{task.tag}.job.json").write_text(json.dumps(job))
+    write_atomic(raw / f"{task.tag}.job.json", json.dumps(job))
     result_file = raw / f"{task.tag}.json"
     result_file.unlink(missing_ok=True)  # a resumed task's stale result
     fresh = not workers.running(task)
@@ -93,7 +94,7 @@ def run_task(plan: Plan, run_dir: RunDir, task: Task, workers: Workers, deadline
         workers.drop(task)
         raise
     if code is None and result_file.exists():
-        result = json.loads(result_file.read_text())
+        result = json.loads(read_text(result_file))
     else:  # killed by a signal, the OOM killer, a segfault...
         error = f"worker exited with code {code} (log: {log.name}): {_tail(log, worker.log)}"
         result = {"status": "failed", "error": error}

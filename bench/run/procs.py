@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -26,11 +27,31 @@ class OutOfTime(Exception):
 
 
 class Terminated(Exception):
-    """SIGTERM, turned into an exception so the run is closed like on Ctrl-C."""
+    """SIGTERM or SIGHUP (a closed terminal), turned into an exception so the run is closed like
+    on Ctrl-C."""
+
+    def __init__(self, signum: int = signal.SIGTERM) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
 
-def on_sigterm(signum, frame):
-    raise Terminated
+CLOSING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _on_signal(signum, frame):
+    raise Terminated(signum)
+
+
+def catch_signals() -> dict:
+    """Our handler for each closing signal not ignored (nohup ignores SIGHUP: it stays so);
+    returns the handlers it replaced."""
+    return {sig: signal.signal(sig, _on_signal) for sig in CLOSING_SIGNALS
+            if signal.getsignal(sig) is not signal.SIG_IGN}
+
+
+def restore_signals(old: dict) -> None:
+    for sig, handler in old.items():
+        signal.signal(sig, handler)
 
 
 class Progress:

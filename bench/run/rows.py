@@ -3,7 +3,6 @@ sample pictures), reading timings.csv back (--resume, speedups), and the summary
 
 from __future__ import annotations
 
-import csv
 import sys
 from pathlib import Path
 
@@ -13,12 +12,13 @@ import backends
 from bench.core import data as datasets
 from bench.core.nets import ARCHS
 from bench.run.environment import version
-from bench.run.plan import Plan, Task
-from bench.run.rundir import BLOCK_COLUMNS, LOSS_COLUMNS, TIMING_COLUMNS, RunDir
+from bench.run.plan import Plan, Task, tasks
+from bench.run.rundir import BLOCK_COLUMNS, LOSS_COLUMNS, TIMING_COLUMNS, RunDir, read_rows
 
 
 def record(plan: Plan, run_dir: RunDir, task: Task, result: dict) -> dict:
-    """Append the loss rows and the timing row of one finished task."""
+    """Append the block, loss and quality rows, the sample picture and, last, the timing row of one
+    finished task: a timing row means that everything before it is there (see done_tasks)."""
     s, tag = task.spec, task.tag
     base = {"backend": task.backend, "mode": task.mode, "algo": s.algo.name, "arch": s.arch,
             "dataset": s.dataset, "batch_size": s.batch_size, "devices": s.devices, "seed": s.seed}
@@ -44,9 +44,15 @@ def record(plan: Plan, run_dir: RunDir, task: Task, result: dict) -> dict:
     if t:
         row.update(t)
         row["samples_per_s"] = s.batch_size * s.algo.n_critic / (t["step_ms_median"] / 1000)
-    run_dir.append("timings.csv", TIMING_COLUMNS, [row])
-    if task.repeat:  # a timing round: its samples and scores would be round 0's early steps again
-        return row
+    if not task.repeat:  # a timing round's samples and scores would be round 0's early steps again
+        _score_and_draw(run_dir, task)
+    run_dir.append("timings.csv", TIMING_COLUMNS, [row])  # last: a timing row means the rest is there
+    return row
+
+
+def _score_and_draw(run_dir: RunDir, task: Task) -> None:
+    """The quality rows and the sample picture of a task's training round."""
+    s, tag = task.spec, task.tag
     from bench.analysis import quality  # POT and the classifier load only once there is something to score
 
     try:
@@ -62,7 +68,6 @@ def record(plan: Plan, run_dir: RunDir, task: Task, result: dict) -> dict:
 
         real = datasets.load(s.dataset, s.data_dir).x if ARCHS[s.arch].x_shape == (2,) else None
         plots.sample_grid(np.load(samples), samples.with_suffix(".png"), f"{tag} after {s.steps} steps", real)
-    return row
 
 
 def _key(backend: str, mode: str, algo: str, arch: str, batch_size, seed, devices=1, repeat=0) -> tuple:
@@ -80,50 +85,53 @@ def _row_key(r: dict, devices: bool = True) -> tuple:
                 r.get("devices") if devices else 1, r.get("repeat"))
 
 
-def timing_rows(path: Path) -> list[dict]:
-    f = path / "timings.csv"
-    if not f.exists():
-        return []
-    with f.open() as fh:
-        return list(csv.DictReader(fh))
-
-
-def _write_timing_rows(run_dir: RunDir, rows: list[dict]) -> None:
-    f = run_dir.path / "timings.csv"
-    tmp = f.with_suffix(".tmp")
-    with tmp.open("w") as out:
-        w = csv.DictWriter(out, TIMING_COLUMNS, lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-    tmp.replace(f)  # atomic: a reader never sees half a table
-
-
 RETRIED = ("failed", "unavailable", "skipped")  # on --resume; a diverged run would only diverge again
 
 
-def to_retry(path: Path) -> list[dict]:
-    """The timings.csv rows of a run directory that --resume runs again."""
-    return [r for r in timing_rows(path) if r["status"] in RETRIED]
+TABLES = ("timings.csv", "blocks.csv", "losses.csv", "quality.csv")  # a task's rows, keyed by _row_key
 
 
-def drop_retried(run_dir: RunDir) -> None:
-    """On resume, take out the rows of failed, unavailable and skipped tasks (logs keep the failures),
-    so that they run again, from their last checkpoints where they have one."""
-    rows = timing_rows(run_dir.path)
-    keep = [r for r in rows if r["status"] not in RETRIED]
-    if len(keep) < len(rows):
-        _write_timing_rows(run_dir, keep)
-        sys.stderr.write(f"retrying {len(rows) - len(keep)} failed, unavailable or skipped task(s)\n")
+def done_tasks(plan: Plan, path: Path) -> set[tuple]:
+    """Keys of the tasks with every output in the run directory: a timing row (record writes it
+    last) that --resume does not retry and, for an ok training round, its loss rows and sample
+    files. Anything less (an interrupt while scoring, a file deleted since) runs again on --resume."""
+    with_losses = {_row_key(r) for r in read_rows(path / "losses.csv")}
+    planned = {task_key(t): t for t in tasks(plan)}
+    done = set()
+    for r in read_rows(path / "timings.csv"):
+        k = _row_key(r)
+        if k not in planned or r["status"] in RETRIED:
+            continue
+        task = planned[k]
+        samples = [path / "samples" / f"{task.tag}{ext}" for ext in (".npy", ".png")]
+        if (r["status"] == "ok" and not task.repeat
+                and (k not in with_losses or not all(f.is_file() for f in samples))):
+            continue
+        done.add(k)
+    return done
 
 
-def finished(run_dir: RunDir) -> set[tuple]:
-    return {_row_key(r) for r in timing_rows(run_dir.path)}
+def to_do(plan: Plan, path: Path) -> list[Task]:
+    """The tasks of a run directory that --resume runs: not run yet, failed, skipped or incomplete."""
+    done = done_tasks(plan, path)
+    return [t for t in tasks(plan) if task_key(t) not in done]
+
+
+def keep_done(plan: Plan, run_dir: RunDir) -> set[tuple]:
+    """On resume, take out every row of the tasks that run again (their logs keep the failure),
+    so that no row is doubled; they restart from their last checkpoints where they have one."""
+    done = done_tasks(plan, run_dir.path)
+    dropped = [run_dir.keep_rows(name, lambda r: _row_key(r) in done) for name in TABLES]
+    if dropped[0]:
+        sys.stderr.write(f"running again {dropped[0]} task(s) that failed, were skipped or unavailable, "
+                         "or lost an output\n")
+    return done
 
 
 def fill_speedups(run_dir: RunDir) -> None:
     """speedup_vs_1 of each row: its one-device twin's median step time over its own.
     Rewritten once at the end (atomically), since rows may arrive in any order."""
-    rows = timing_rows(run_dir.path)
+    rows = run_dir.rows("timings.csv")
     if not any(r.get("devices") not in ("", "1") for r in rows):
         return
     ok = [r for r in rows if r["status"] == "ok" and r["step_ms_median"]]
@@ -131,7 +139,7 @@ def fill_speedups(run_dir: RunDir) -> None:
     for r in ok:
         base = one.get(_row_key(r, devices=False))
         r["speedup_vs_1"] = f"{base / float(r['step_ms_median']):.4g}" if base else ""
-    _write_timing_rows(run_dir, rows)
+    run_dir.rewrite("timings.csv", TIMING_COLUMNS, rows)
 
 
 

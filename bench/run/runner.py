@@ -17,11 +17,13 @@ import json
 import signal
 import sys
 
+from bench.core.files import read_text, write_atomic
 from bench.run import local, rows
 from bench.run.budget import fmt_s
 from bench.run.environment import environment
+from bench.run.lock import Busy, hold
 from bench.run.plan import Plan, tasks
-from bench.run.procs import Terminated, on_sigterm
+from bench.run.procs import Terminated, catch_signals, restore_signals
 from bench.run.rundir import RunDir
 
 
@@ -41,17 +43,39 @@ def _summary(plan: Plan, table_rows: list[dict]) -> str:
 
 
 def execute(plan: Plan, resume: bool = False) -> int:
-    """Run the plan (or what is left of it); 0 only if every requested task finished ok,
-    1 if one did not, 130 / 143 if interrupted by Ctrl-C / SIGTERM."""
-    run_dir = RunDir(plan.out, resume=resume)
-    env = json.loads((plan.out / "env.json").read_text()) if resume else environment(plan)
+    """Run the plan (or what is left of it) holding the run directory's lock; 0 only if every
+    requested task finished ok, 1 if one did not or a file could not be written (a full disk),
+    2 if the run directory cannot be made or is in use, 128 + N if ended by signal N (130 for
+    Ctrl-C, 143 for SIGTERM, 129 for SIGHUP)."""
+    try:
+        run_dir = RunDir(plan.out, resume=resume)
+    except OSError as e:
+        sys.stderr.write(f"ganbench: error: --out {plan.out} cannot be made: {e.strerror or e}\n")
+        return 2
+    try:
+        with hold(plan.out):
+            return _execute(plan, run_dir, resume)
+    except Busy as e:
+        sys.stderr.write(f"ganbench: error: {e}\n")
+        return 2
+    except OSError as e:  # ENOSPC, EDQUOT, EIO...: every file written so far is whole
+        where = f" ({e.filename})" if e.filename else ""
+        sys.stderr.write(f"\nganbench: error: cannot write in {plan.out}{where}: {e.strerror or e}; the files there "
+                         f"are whole: fix that, then continue with --resume {plan.out}\n")
+        return 1
+
+
+def _execute(plan: Plan, run_dir: RunDir, resume: bool) -> int:
+    if resume:
+        env = json.loads(read_text(plan.out / "env.json"))
+        env["plan"] = plan.to_dict()  # where the run directory is now
+    else:
+        env = environment(plan)
     env.update(complete=False, interrupted=None)
     run_dir.write_json("env.json", env)
-    if resume:
-        rows.drop_retried(run_dir)
-    done = rows.finished(run_dir)
+    done = rows.keep_done(plan, run_dir) if resume else set()
     pending = [t for t in tasks(plan) if rows.task_key(t) not in done]
-    old = signal.signal(signal.SIGTERM, on_sigterm)
+    old = catch_signals()
     try:
         if plan.ray:
             from bench.run import cluster  # Ray is an optional extra, imported only when asked for
@@ -65,23 +89,30 @@ def execute(plan: Plan, resume: bool = False) -> int:
                 env["backends"][task.tag] = result.get("info", {})
                 run_dir.write_json("env.json", env)
     except (KeyboardInterrupt, Terminated) as e:
-        env["interrupted"] = "SIGTERM" if isinstance(e, Terminated) else "SIGINT"
+        restore_signals(old)  # a second signal ends the process at once (every file is whole)
+        signum = e.signum if isinstance(e, Terminated) else signal.SIGINT
+        env["interrupted"] = signal.Signals(signum).name
         run_dir.write_json("env.json", env)
         sys.stderr.write(f"\ninterrupted: finished rows are in {plan.out}; continue with --resume {plan.out}\n")
-        return 143 if isinstance(e, Terminated) else 130
+        return 128 + signum
     finally:
-        signal.signal(signal.SIGTERM, old)
+        restore_signals(old)
     rows.fill_speedups(run_dir)
     env["complete"] = True
     run_dir.write_json("env.json", env)
-    table_rows = rows.timing_rows(run_dir.path)
+    table_rows = run_dir.rows("timings.csv")
     summary = _summary(plan, table_rows)
-    (plan.out / "summary.md").write_text(summary)
+    write_atomic(plan.out / "summary.md", summary)
     print(summary)
     if plan.report:
         from bench.analysis import report
 
-        print(f"\nresults in {plan.out}; report: {report.build([plan.out], plan.out)}")
+        try:
+            print(f"\nresults in {plan.out}; report: {report.build([plan.out], plan.out)}")
+        except OSError as e:  # the run itself is complete and whole
+            sys.stderr.write(f"ganbench: error: report.md not written: {e.strerror or e}; build it later with: "
+                             f"python run_bench.py report {plan.out}\n")
+            return 1
     else:
         print(f"\nresults in {plan.out}; build the report with: python run_bench.py report {plan.out}")
     return 0 if all(r["status"] == "ok" for r in table_rows) else 1

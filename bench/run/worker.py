@@ -30,6 +30,7 @@ import numpy as np
 
 from backends.common import die_with
 from bench.core import data as datasets
+from bench.core.files import ENCODING, read_text, save_arrays, write_atomic
 from bench.core.flops import step_flops
 from bench.core.nets import ARCHS, init_weights
 from bench.core.spec import RunSpec
@@ -70,11 +71,9 @@ def _peak_rss_mb() -> float:
 
 
 def save_checkpoint(path: Path, state: dict, step: int, metrics: dict, evals: dict) -> None:
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, **state, **{STEP: np.array(step)},
-             **{METRIC + k: np.concatenate(v) if v else np.zeros(0) for k, v in metrics.items()},
-             **{EVAL + k: np.asarray(v) for k, v in evals.items()})
-    tmp.replace(path)  # never a half-written checkpoint
+    save_arrays(path, {**state, STEP: np.array(step),
+                       **{METRIC + k: np.concatenate(v) if v else np.zeros(0) for k, v in metrics.items()},
+                       **{EVAL + k: np.asarray(v) for k, v in evals.items()}})
 
 
 def load_checkpoint(path: Path) -> tuple[dict, int, dict, dict]:
@@ -103,12 +102,16 @@ def run(job: dict) -> dict:
     probe = tuple(int(v) for v in os.environ[PROBE_ENV].split(",")) if PROBE_ENV in os.environ \
         else PEAK_PROBE[job["device"]]
 
-    start, metrics = 0, {}
+    start, metrics, state = 0, {}, None
     evals: dict[str, list] = {"step": [], "wall_s": [], "samples": []}
+    cuts = (spec.eval_every, spec.checkpoint_every)
     if ckpt and ckpt.exists():
-        state, start, metrics, saved = load_checkpoint(ckpt)
-        evals.update(saved)
-    else:
+        saved = load_checkpoint(ckpt)
+        # A new process warms up again: from a checkpoint too near the end no block would be timed, so from step 0.
+        if any(b.start >= saved[1] + spec.warmup for b in stream.blocks(saved[1], spec.steps, spec.block, cuts)):
+            state, start, metrics, more = saved
+            evals.update(more)
+    if state is None:
         state = init_weights(arch, spec.seed, spec.init)
     backend.load(state, x)
 
@@ -119,7 +122,7 @@ def run(job: dict) -> dict:
     wall0 = evals["wall_s"][-1] if evals["wall_s"] else 0.0
     eval_z = stream.eval_z(spec.eval_samples)
     result = {"status": "ok", "info": backend.info(), "steps_done": start, "resumed_from": start}
-    for block in stream.blocks(start, spec.steps, spec.block, (spec.eval_every, spec.checkpoint_every)):
+    for block in stream.blocks(start, spec.steps, spec.block, cuts):
         arrays = block.arrays()  # made before the clock starts
         t0 = time.perf_counter()
         m = backend.train(arrays)  # returns only when the device is done
@@ -148,7 +151,8 @@ def run(job: dict) -> dict:
     if result["status"] == "ok" and not all(np.all(np.isfinite(v)) for v in final.values()):
         result.update(status="diverged", error="non-finite weights after the last step")
     n = result["steps_done"]
-    np.savez(out_dir / f"{tag}.npz", step=np.arange(n), **{k: np.concatenate(v)[:n] for k, v in metrics.items()})
+    save_arrays(out_dir / f"{tag}.npz", {"step": np.arange(n),
+                                         **{k: np.concatenate(v)[:n] for k, v in metrics.items()}})
     if result["status"] == "ok":
         # A resumed run warms up again (a new process compiles again).
         timing = summarize(times, start + spec.warmup)
@@ -160,12 +164,12 @@ def run(job: dict) -> dict:
             result["timing"].update(gflops_per_step=flops / 1e9, achieved_gflops=achieved,
                                     pct_of_peak=100 * achieved / peak_gflops)
         samples_dir = Path(job["samples_dir"])
-        np.save(samples_dir / f"{tag}.npy", draw(stream.fixed_z(spec.grid_samples)))
+        save_arrays(samples_dir / f"{tag}.npy", draw(stream.fixed_z(spec.grid_samples)))
         interp = draw(stream.interp_z(4, 10)).reshape(4, 10, *arch.x_shape)
-        np.save(samples_dir / f"{tag}.interp.npy", interp)
-        np.savez(out_dir / f"{tag}.final.npz", **final)
+        save_arrays(samples_dir / f"{tag}.interp.npy", interp)
+        save_arrays(out_dir / f"{tag}.final.npz", final)
     if evals["step"]:
-        np.savez(out_dir / f"{tag}.evals.npz", **{k: np.asarray(v) for k, v in evals.items()})
+        save_arrays(out_dir / f"{tag}.evals.npz", {k: np.asarray(v) for k, v in evals.items()})
     result["peak_mem_mb"] = gpu_mb if gpu_mb is not None else _peak_rss_mb()
     if gpu_mb is not None and job.get("index", 0):  # the frameworks' GPU peaks cannot be reset from here
         result["note"] = f"peak_mem_mb: the allocator's peak over this worker's {job['index'] + 1} setups"
@@ -184,9 +188,7 @@ def _run_job(job: dict) -> dict:
 
 def _write_result(job: dict, result: dict) -> None:
     out = Path(job["work_dir"]) / f"{job['tag']}.json"
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=1))
-    tmp.replace(out)
+    write_atomic(out, json.dumps(result, indent=1))
 
 
 def _point_output_at(fd: int) -> None:
@@ -209,8 +211,8 @@ def serve(module: str, work_dir: Path) -> int:
         traceback.print_exc()
     _emit(ready=time.perf_counter() - t0)
     for index, line in enumerate(sys.stdin):
-        job = {**json.loads((work_dir / f"{line.strip()}.job.json").read_text()), "index": index}
-        with open(job["log"], "a") as log:
+        job = {**json.loads(read_text(work_dir / f"{line.strip()}.job.json")), "index": index}
+        with open(job["log"], "a", encoding=ENCODING) as log:
             _point_output_at(log.fileno())
             try:
                 result = _run_job(job)

@@ -35,6 +35,7 @@ import backends
 from bench import default_results
 from bench.analysis import classifier, quality, report, tables
 from bench.core import data as datasets
+from bench.core.files import read_text
 from bench.core.spec import RunSpec
 
 
@@ -88,7 +89,7 @@ def ensure_quality(run_dir: Path) -> pd.DataFrame:
     if not path.exists():
         rows = []
         for job_file in sorted((run_dir / "raw").glob("*.job.json")):
-            job = json.loads(job_file.read_text())
+            job = json.loads(read_text(job_file))
             rows += quality.score_run(run_dir, job["backend"], job["mode"], RunSpec.from_json(job["spec"]), job["tag"])
         pd.DataFrame(rows, columns=list(quality.QUALITY_COLUMNS)).to_csv(path, index=False)
     return pd.read_csv(path)

@@ -35,6 +35,7 @@ import numpy as np
 
 from bench.analysis import tables
 from bench.core import data as datasets
+from bench.core.files import write_atomic
 from bench.core.flops import step_flops
 from bench.core.nets import ARCHS, init_weights
 from bench.core.spec import WGAN_GP, RunSpec
@@ -250,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     t, j = _run("torch", args), _run("jax", args)
     print(report(t, j, args.batch_size))
     if args.out:
-        args.out.write_text(json.dumps({"torch": t, "jax": j, "batch_size": args.batch_size}, indent=1))
+        write_atomic(args.out, json.dumps({"torch": t, "jax": j, "batch_size": args.batch_size}, indent=1))
     return 0
 
 
