@@ -32,8 +32,8 @@ from test_report import write_run
 import backends
 from bench.core.nets import ARCHS, init_weights
 from bench.run import cli, rows
-from bench.run.rundir import TIMING_COLUMNS, RunDir
 from bench.run.plan import Plan
+from bench.run.rundir import TIMING_COLUMNS, RunDir
 from bench.run.runner import execute
 
 FAKE = ["--backends", "fake", "--steps", "6", "--warmup", "2", "--block", "2", "--batch-size", "4", "--no-report"]
@@ -174,7 +174,7 @@ def test_a_failed_write_in_the_runner_is_a_message_and_resume_finishes(tmp_path,
     assert execute(plan(out, [("fake", "ok"), ("fake", "slow")])) == 1
     err = capsys.readouterr().err
     assert "No space left on device" in err and f"--resume {out}" in err and "Traceback" not in err
-    monkeypatch.setattr(runner, "record", real)
+    monkeypatch.setattr(rows, "record", real)
     assert execute(cli.resume_plan(out), resume=True) == 0
     assert statuses(out) == [("ok", "ok"), ("slow", "ok")]
     assert pd.read_csv(out / "losses.csv").groupby("mode").size().to_dict() == {"ok": 6, "slow": 6}
