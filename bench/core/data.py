@@ -247,7 +247,7 @@ def _load(name: str, data_dir: str | None) -> Dataset:
         return (load_svhn if name == "svhn" else load_celeba)(Path(data_dir))
     if name in NOISE:
         x = np.random.default_rng([4, 0]).uniform(size=(NOISE_IMAGES, *NOISE[name])).astype(np.float32)
-        return Dataset(name, x, None, f"{NOISE_IMAGES} uniform-noise images (a timing stand-in)")
+        return Dataset(name, x)
     if name in TOY:
         x = TOY[name](np.random.default_rng([3, 0]), POOL).astype(np.float32)
         return Dataset(name, x)
