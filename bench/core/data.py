@@ -234,7 +234,7 @@ def from_range(x: np.ndarray, x_range: tuple[float, float] | None) -> np.ndarray
 def load(name: str, data_dir: str | None = None) -> Dataset:
     ds = _load(name, data_dir)
     if not len(ds.x):
-        raise DataError(f"{ds.source}: no samples in it")
+        raise DataError(f"{name} in {data_dir or 'the embedded set'}: no samples in it")
     return ds
 
 
