@@ -39,11 +39,11 @@ from bench.core import gan, nets, optim
 from bench.core.nets import Act, Arch, BatchNorm, Conv, ConvT, Crop, Dense, Flatten, Layer, Reshape
 from bench.core.spec import Optimizer, RunSpec
 
-Params = Any  # one net's flax param tree: {"layers_0": {"kernel": ..., "bias": ...}, ...}
-Stats = Any  # one net's running statistics: {"layers_2": {"mean": ..., "var": ...}}; {} without batch norm
-NETS = ("G", "D")
-OPTAX_SLOT = {"m": "mu", "v": "nu"}  # canonical slot -> optax state field
-STATS = "batch_stats"
+_Params = Any  # one net's flax param tree: {"layers_0": {"kernel": ..., "bias": ...}, ...}
+_Stats = Any  # one net's running statistics: {"layers_2": {"mean": ..., "var": ...}}; {} without batch norm
+_NETS = ("G", "D")
+_OPTAX_SLOT = {"m": "mu", "v": "nu"}  # canonical slot -> optax state field
+_STATS = "batch_stats"
 
 
 class Ops:
@@ -57,7 +57,7 @@ class Ops:
         return jnp.square(x).reshape(x.shape[0], -1).sum(1)
 
 
-class TorchConvTranspose(nn.Module):
+class _ConvTranspose(nn.Module):
     """PyTorch's ConvTranspose2d on NHWC with the canonical (kh, kw, in, out) kernel: a direct
     conv of the stride-dilated input with the kernel flipped in space, padded k-1-pad before
     and k-1-pad+out_pad after. (flax's nn.ConvTranspose pads the dilated input, not torch's way.)"""
@@ -83,9 +83,9 @@ class TorchConvTranspose(nn.Module):
         return y
 
 
-class TorchBatchNorm(nn.Module):
+class _BatchNorm(nn.Module):
     """Batch norm as bench.core.nets defines it: the batch's mean and biased variance (the running
-    statistics if `running`, for sampling); in a training pass (STATS mutable) the running
+    statistics if `running`, for sampling); in a training pass (_STATS mutable) the running
     statistics move by PyTorch's rule, momentum the new batch's weight and the variance unbiased
     unless the layer says not. flax's nn.BatchNorm does neither."""
 
@@ -101,16 +101,16 @@ class TorchBatchNorm(nn.Module):
         scale = self.param("scale", nn.initializers.ones, (c,), self.param_dtype)
         shift = self.param("bias", nn.initializers.zeros, (c,), self.param_dtype)
         if self.running:
-            run_mean, run_var = (self.get_variable(STATS, k) for k in ("mean", "var"))
+            run_mean, run_var = (self.get_variable(_STATS, k) for k in ("mean", "var"))
             return (x - run_mean) * jax.lax.rsqrt(run_var + self.eps) * scale + shift
         axes = tuple(range(x.ndim - 1))
         mean = x.mean(axes)
         centred = x - mean
         var = jnp.square(centred).mean(axes)
-        if self.is_mutable_collection(STATS):
+        if self.is_mutable_collection(_STATS):
             n, m = x.size // c, self.momentum
-            run_mean = self.variable(STATS, "mean", jnp.zeros, (c,), self.param_dtype)
-            run_var = self.variable(STATS, "var", jnp.ones, (c,), self.param_dtype)
+            run_mean = self.variable(_STATS, "mean", jnp.zeros, (c,), self.param_dtype)
+            run_var = self.variable(_STATS, "var", jnp.ones, (c,), self.param_dtype)
             run_mean.value = (1 - m) * run_mean.value + m * mean
             run_var.value = (1 - m) * run_var.value + m * (var * (n / (n - 1)) if self.unbiased else var)
         return centred * jax.lax.rsqrt(var + self.eps) * scale + shift
@@ -137,9 +137,9 @@ def _layer(layer: Layer, dtype: Any, running: bool = False) -> Callable:
         return nn.Conv(layer.c_out, (layer.k, layer.k), layer.stride, ((p, p), (p, p)), use_bias=layer.bias,
                        param_dtype=dtype)
     if isinstance(layer, ConvT):
-        return TorchConvTranspose(layer.c_out, layer.k, layer.stride, layer.pad, layer.out_pad, layer.bias, dtype)
+        return _ConvTranspose(layer.c_out, layer.k, layer.stride, layer.pad, layer.out_pad, layer.bias, dtype)
     if isinstance(layer, BatchNorm):
-        return TorchBatchNorm(layer.momentum, layer.eps, layer.unbiased, dtype, running)
+        return _BatchNorm(layer.momentum, layer.eps, layer.unbiased, dtype, running)
     if isinstance(layer, Reshape):
         return partial(_reshape, shape=layer.shape)
     if isinstance(layer, Flatten):
@@ -165,11 +165,11 @@ def _keys(arch: Arch, names: dict[str, tuple[int, ...]]) -> dict[str, dict[str, 
             for net, layers in arch.nets().items()}
 
 
-def _to_tree(keys: dict[str, tuple[str, str]], arrays: Callable[[str], np.ndarray]) -> Params:
+def _to_tree(keys: dict[str, tuple[str, str]], arrays: Callable[[str], np.ndarray]) -> _Params:
     return flax.traverse_util.unflatten_dict({key: arrays(n) for n, key in keys.items()})
 
 
-def _from_tree(keys: dict[str, tuple[str, str]], tree: Params, suffix: str = "") -> dict[str, np.ndarray]:
+def _from_tree(keys: dict[str, tuple[str, str]], tree: _Params, suffix: str = "") -> dict[str, np.ndarray]:
     flat = flax.traverse_util.flatten_dict(tree)
     return {n + suffix: np.array(flat[key]) for n, key in keys.items()}  # copies: the buffers get donated
 
@@ -180,21 +180,21 @@ def _written(o: Optimizer, dtype: Any = np.float32) -> optax.GradientTransformat
     every early step ~7e-6 long, and weights 3e-5 from PyTorch's after one step. -expm1(t log b),
     log b taken in float64 (PyTorch's bias corrections are Python floats) and rounded to the run's
     dtype, is within an ulp or two of it. State: optax's own Adam and RMS states, so the slots
-    keep optax's field names (OPTAX_SLOT)."""
+    keep optax's field names (_OPTAX_SLOT)."""
     log_b1, log_b2 = (np.log(np.float64(b)).astype(dtype) for b in (o.beta1, o.beta2))
 
-    def init(params: Params):
+    def init(params: _Params):
         slot = {s: jax.tree.map(lambda p, s=s: jnp.full_like(p, o.slot_start(s)), params) for s in o.slots()}
         if o.is_adam:
             return optax.ScaleByAdamState(count=jnp.zeros([], jnp.int32), mu=slot["m"], nu=slot["v"])
         return optax.ScaleByRmsState(nu=slot["v"])
 
-    def update(grads: Params, state, params: Params = None):
+    def update(grads: _Params, state, params: _Params = None):
         bc, count = None, None
         if o.is_adam:
             count = state.count + 1
             bc = (-jnp.expm1(count * log_b1), -jnp.expm1(count * log_b2))
-        slots = {s: getattr(state, OPTAX_SLOT[s]) for s in o.slots()}
+        slots = {s: getattr(state, _OPTAX_SLOT[s]) for s in o.slots()}
 
         def one(g, *values):
             # bench.core.optim.update from p = 0 yields exactly the update optax adds to the parameters
@@ -203,7 +203,7 @@ def _written(o: Optimizer, dtype: Any = np.float32) -> optax.GradientTransformat
 
         out = jax.tree.map(one, grads, *(slots[s] for s in o.slots()))
         step, *new = (jax.tree.map(lambda _, r, i=i: r[i], grads, out) for i in range(1 + len(o.slots())))
-        fields = {OPTAX_SLOT[s]: v for s, v in zip(o.slots(), new, strict=True)}
+        fields = {_OPTAX_SLOT[s]: v for s, v in zip(o.slots(), new, strict=True)}
         if o.is_adam:
             return step, optax.ScaleByAdamState(count=count, **fields)
         return step, optax.ScaleByRmsState(**fields)
@@ -218,7 +218,7 @@ def _optimizer(o: Optimizer, dtype: Any = np.float32) -> optax.GradientTransform
     return _written(o, dtype)
 
 
-def _apply(tx: optax.GradientTransformation, params: Params, grads: Params, state: Any) -> tuple[Params, Any]:
+def _apply(tx: optax.GradientTransformation, params: _Params, grads: _Params, state: Any) -> tuple[_Params, Any]:
     updates, state = tx.update(grads, state, params)
     return optax.apply_updates(params, updates), state
 
@@ -272,7 +272,7 @@ class JaxBackend:
         self.sampler = nn.Sequential([_layer(layer, self.dtype, spec.sample_running_stats)
                                       for layer in arch.generator])
         self.keys = _keys(arch, nets.param_shapes(arch))  # trained parameters, the "params" collection
-        self.stat_keys = _keys(arch, nets.buffer_shapes(arch))  # running statistics, STATS
+        self.stat_keys = _keys(arch, nets.buffer_shapes(arch))  # running statistics, _STATS
         self.opts = {"G": self.algo.g_opt, "D": self.algo.d_opt}
         self.tx = {net: _optimizer(o, self.dtype) for net, o in self.opts.items()}
         self.t = {"G": 0, "D": 0}  # updates so far, counted on the host: optax's rmsprop keeps no count
@@ -329,14 +329,14 @@ class JaxBackend:
         def arrays(name: str) -> np.ndarray:
             return self._host(state[name])
 
-        self.params = jax.device_put({net: _to_tree(self.keys[net], arrays) for net in NETS}, self.replicated)
-        self.stats = jax.device_put({net: _to_tree(self.stat_keys[net], arrays) for net in NETS}, self.replicated)
+        self.params = jax.device_put({net: _to_tree(self.keys[net], arrays) for net in _NETS}, self.replicated)
+        self.stats = jax.device_put({net: _to_tree(self.stat_keys[net], arrays) for net in _NETS}, self.replicated)
         self.opt_state = {}
-        for net in NETS:
+        for net in _NETS:
             o, keys = self.opts[net], self.keys[net]
             self.t[net] = int(state.get(f"{net}:t", 0))
             slots = {
-                OPTAX_SLOT[s]: _to_tree(keys, lambda n, s=s, o=o: self._host(
+                _OPTAX_SLOT[s]: _to_tree(keys, lambda n, s=s, o=o: self._host(
                     state.get(f"{n}:{s}", np.full_like(state[n], o.slot_start(s)))))
                 for s in o.slots()
             }
@@ -348,26 +348,26 @@ class JaxBackend:
 
     def export(self) -> dict[str, np.ndarray]:
         out = {}
-        for net in NETS:
+        for net in _NETS:
             keys = self.keys[net]
             out.update(_from_tree(keys, self.params[net]))
             out.update(_from_tree(self.stat_keys[net], self.stats[net]))
             for s in self.opts[net].slots():
-                out.update(_from_tree(keys, optax.tree_utils.tree_get(self.opt_state[net], OPTAX_SLOT[s]), f":{s}"))
+                out.update(_from_tree(keys, optax.tree_utils.tree_get(self.opt_state[net], _OPTAX_SLOT[s]), f":{s}"))
             out[f"{net}:t"] = np.array(self.t[net], dtype=np.int64)
         return out
 
     # -- training: pure functions of their arguments --------------------------------------
-    def _apply_net(self, net: str, params: Params, x: jax.Array) -> jax.Array:
+    def _apply_net(self, net: str, params: _Params, x: jax.Array) -> jax.Array:
         """A forward pass that is not training: running statistics neither read nor written."""
         return self.nets[net].apply({"params": params}, x)
 
-    def _train_net(self, net: str, params: Params, stats: Stats, x: jax.Array) -> tuple[jax.Array, Stats]:
+    def _train_net(self, net: str, params: _Params, stats: _Stats, x: jax.Array) -> tuple[jax.Array, _Stats]:
         """A training forward pass: returns the output and the running statistics it moved."""
-        y, new = self.nets[net].apply({"params": params, STATS: stats}, x, mutable=[STATS])
-        return y, new.get(STATS, {})
+        y, new = self.nets[net].apply({"params": params, _STATS: stats}, x, mutable=[_STATS])
+        return y, new.get(_STATS, {})
 
-    def _critic_losses(self, d: Params, g: Params, stats: dict, x_real, z, alpha) -> tuple[dict, dict]:
+    def _critic_losses(self, d: _Params, g: _Params, stats: dict, x_real, z, alpha) -> tuple[dict, dict]:
         fake, s_g = self._train_net("G", g, stats["G"], z)
         fake = jax.lax.stop_gradient(fake)
         real_score, s_d = self._train_net("D", d, stats["D"], x_real)
@@ -376,7 +376,7 @@ class JaxBackend:
         if self.algo.gp_lambda:
             x_hat = gan.interpolate(alpha, x_real, fake)
 
-            def summed_score(x: jax.Array) -> tuple[jax.Array, Stats]:
+            def summed_score(x: jax.Array) -> tuple[jax.Array, _Stats]:
                 score, s = self._train_net("D", d, s_d, x)
                 return score.sum(), s
 
@@ -386,21 +386,21 @@ class JaxBackend:
             m["d_loss"] = m["d_loss"] + self.algo.gp_lambda * m["gp"]
         return m, {"G": s_g, "D": s_d}
 
-    def _generator_loss(self, g: Params, d: Params, stats: dict, z) -> tuple[jax.Array, dict]:
+    def _generator_loss(self, g: _Params, d: _Params, stats: dict, z) -> tuple[jax.Array, dict]:
         fake, s_g = self._train_net("G", g, stats["G"], z)
         score, s_d = self._train_net("D", d, stats["D"], fake)
         return gan.generator_loss(self.algo, Ops, score), {"G": s_g, "D": s_d}
 
-    def _clip(self, d: Params) -> Params:
+    def _clip(self, d: _Params) -> _Params:
         return jax.tree.map(lambda p: jnp.clip(p, -self.algo.clip, self.algo.clip), d)
 
-    def _critic_update(self, d: Params, d_opt, stats: dict, g: Params, data, idx, z, alpha):
+    def _critic_update(self, d: _Params, d_opt, stats: dict, g: _Params, data, idx, z, alpha):
         if self.algo.clip and self.algo.clip_before_update:
             d = self._clip(d)
 
         x_real, z, alpha = (self._split(a) for a in (data[idx], z, alpha))
 
-        def loss(d: Params):
+        def loss(d: _Params):
             m, s = self._critic_losses(d, g, stats, x_real, z, alpha)
             return m["d_loss"], (m, s)
 
@@ -410,7 +410,7 @@ class JaxBackend:
             d = self._clip(d)
         return d, d_opt, stats, m
 
-    def _generator_update(self, g: Params, g_opt, stats: dict, d: Params, z):
+    def _generator_update(self, g: _Params, g_opt, stats: dict, d: _Params, z):
         # G's gradients only; the statistics ride along as auxiliary output
         (loss, stats), grads = jax.value_and_grad(self._generator_loss, has_aux=True)(g, d, stats, self._split(z))
         g, g_opt = _apply(self.tx["G"], g, grads, g_opt)
@@ -467,7 +467,7 @@ class JaxBackend:
 
     def sample(self, z: np.ndarray) -> np.ndarray:
         z = jax.device_put(self._host(z), self.replicated)
-        return np.array(self.sampler.apply({"params": self.params["G"], STATS: self.stats["G"]}, z))
+        return np.array(self.sampler.apply({"params": self.params["G"], _STATS: self.stats["G"]}, z))
 
     def critic(self, x: np.ndarray) -> np.ndarray:
         return np.array(self._apply_net("D", self.params["D"], jax.device_put(self._host(x), self.replicated)))

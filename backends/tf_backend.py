@@ -48,10 +48,10 @@ def _import_tensorflow():
 
 tf = _import_tensorflow()
 
-Fn = Callable[[tf.Tensor], tf.Tensor]
+_Fn = Callable[[tf.Tensor], tf.Tensor]
 # (x, update, running=False): update moves the batch-norm running statistics; running normalises with them
-Net = Callable[..., tf.Tensor]
-MEAN = tf.distribute.ReduceOp.MEAN
+_Net = Callable[..., tf.Tensor]
+_MEAN = tf.distribute.ReduceOp.MEAN
 
 
 class Ops:
@@ -75,19 +75,19 @@ def _replica_mean(x):
     """The mean over replicas of a value each computed from an equal share of the global batch,
     so the global-batch value; differentiable (all_reduce's gradient is an all-reduce). x itself
     on one device."""
-    return x if _replicas() == 1 else tf.distribute.get_replica_context().all_reduce(MEAN, x)
+    return x if _replicas() == 1 else tf.distribute.get_replica_context().all_reduce(_MEAN, x)
 
 
-def _dense(layer: Dense, w: tf.Variable) -> Fn:
+def _dense(layer: Dense, w: tf.Variable) -> _Fn:
     return lambda x: x @ w
 
 
-def _conv(layer: Conv, w: tf.Variable) -> Fn:
+def _conv(layer: Conv, w: tf.Variable) -> _Fn:
     p = layer.pad
     return lambda x: tf.nn.conv2d(x, w, layer.stride, [[0, 0], [p, p], [p, p], [0, 0]])
 
 
-def _conv_transpose(layer: ConvT, w: tf.Variable) -> Fn:
+def _conv_transpose(layer: ConvT, w: tf.Variable) -> _Fn:
     """PyTorch's ConvTranspose2d. TF's VALID transpose conv is the whole scatter, (i-1)s + k a
     side; asking for out_pad (< stride) more adds rows no input reaches, zeros, as torch's
     out_pad does; torch's output is that cropped by pad on each side."""
@@ -104,7 +104,7 @@ def _conv_transpose(layer: ConvT, w: tf.Variable) -> Fn:
 
 
 def _batch_norm(layer: BatchNorm, scale: tf.Variable, shift: tf.Variable, run_mean: tf.Variable,
-                run_var: tf.Variable) -> Net:
+                run_var: tf.Variable) -> _Net:
     """bench.core.nets' batch norm: the batch's mean and biased variance (the running statistics
     when `running`, for sampling); a training pass also moves the running statistics by PyTorch's
     rule (momentum = the new batch's weight; the variance unbiased unless the layer says not).
@@ -127,7 +127,7 @@ def _batch_norm(layer: BatchNorm, scale: tf.Variable, shift: tf.Variable, run_me
     return batch_norm
 
 
-def _stateless(layer: Layer, w: tf.Variable | None, b: tf.Variable | None) -> Fn:
+def _stateless(layer: Layer, w: tf.Variable | None, b: tf.Variable | None) -> _Fn:
     """Every layer but batch norm: the same in training and in sampling."""
     if isinstance(layer, Dense | Conv | ConvT):
         f = {Dense: _dense, Conv: _conv, ConvT: _conv_transpose}[type(layer)](layer, w)
@@ -149,7 +149,7 @@ def _stateless(layer: Layer, w: tf.Variable | None, b: tf.Variable | None) -> Fn
     }[layer.kind]
 
 
-def _layer(key: str, layer: Layer, params: dict[str, tf.Variable], stats: dict[str, tf.Variable]) -> Net:
+def _layer(key: str, layer: Layer, params: dict[str, tf.Variable], stats: dict[str, tf.Variable]) -> _Net:
     w, b = params.get(f"{key}.w"), params.get(f"{key}.b")
     if isinstance(layer, BatchNorm):
         return _batch_norm(layer, w, b, stats[f"{key}.mean"], stats[f"{key}.var"])
@@ -158,7 +158,7 @@ def _layer(key: str, layer: Layer, params: dict[str, tf.Variable], stats: dict[s
 
 
 def _sequential(net: str, layers: tuple[Layer, ...], params: dict[str, tf.Variable],
-                stats: dict[str, tf.Variable]) -> Net:
+                stats: dict[str, tf.Variable]) -> _Net:
     fns = [_layer(f"{net}.{i}", layer, params, stats) for i, layer in enumerate(layers)]
 
     def forward(x: tf.Tensor, update: bool, running: bool = False) -> tf.Tensor:
@@ -417,7 +417,7 @@ class TFBackend:
         if not self.strategy:
             return fn(*args)
         metrics, grads = self.strategy.run(fn, args)
-        return self.strategy.reduce(MEAN, metrics, axis=None), grads
+        return self.strategy.reduce(_MEAN, metrics, axis=None), grads
 
     def _step(self, net: str, grads) -> None:
         """One optimizer step of net's parameters; under a strategy on every device's copy, each from

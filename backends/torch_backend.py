@@ -13,9 +13,9 @@ says what ran):
 
 torch.optim.Adam and RMSprop already use the spec's PyTorch forms (bench.core.optim), so eager
 and compile configure them from the spec rather than rewriting them, with the fastest
-implementation that keeps parity chosen per device (OPTIMIZER_IMPL); TF1's forms, which
+implementation that keeps parity chosen per device (_OPTIMIZER_IMPL); TF1's forms, which
 torch.optim lacks, run bench.core.optim.update through a small torch.optim.Optimizer
-(SpecOptimizer). Torch keeps its own layouts (NCHW, Linear
+(_SpecOptimizer). Torch keeps its own layouts (NCHW, Linear
 (out, in), Conv (out, in, kh, kw), ConvTranspose (in, out, kh, kw)); load/export permute
 to and from the canonical ones of bench.core.nets.
 
@@ -59,25 +59,25 @@ from bench.core.spec import Algo, Optimizer, RunSpec
 from bench.core.stream import replica_rows
 
 # Collectives wait at most this long for a slower rank (one rank may still be compiling).
-COLLECTIVE_TIMEOUT = datetime.timedelta(minutes=10)
+_COLLECTIVE_TIMEOUT = datetime.timedelta(minutes=10)
 # torch.optim implementation per (mode, optimizer), the same on CPU and CUDA, where both forms
 # exist; torch's own CPU default is the per-parameter loop. Fused Adam is one kernel per
 # parameter; RMSprop has no fused form, and its foreach form is bit-identical to the loop.
 # compile traces the foreach form, which inductor fuses into its own kernels.
-OPTIMIZER_IMPL = {("eager", "adam"): "fused", ("eager", "rmsprop"): "foreach",
+_OPTIMIZER_IMPL = {("eager", "adam"): "fused", ("eager", "rmsprop"): "foreach",
                   ("compile", "adam"): "foreach", ("compile", "rmsprop"): "foreach"}
 
 
 def _impl(mode: str, o: Optimizer) -> str:
     """Which optimizer code runs: torch.optim's fused or foreach for PyTorch's forms, the spec's
-    rule (SpecOptimizer) for the forms torch.optim lacks."""
+    rule (_SpecOptimizer) for the forms torch.optim lacks."""
     if o.name not in ("adam", "rmsprop"):
         return "bench.core.optim"
-    return OPTIMIZER_IMPL.get((mode, o.name), "foreach")
+    return _OPTIMIZER_IMPL.get((mode, o.name), "foreach")
 
 
 # CUDA graphs: warm-up runs before capture (the allocator and lazy initialisation settle).
-CUDA_GRAPH_WARMUPS = 2
+_CUDA_GRAPH_WARMUPS = 2
 
 
 class Ops:
@@ -91,14 +91,14 @@ class Ops:
         return x.square().flatten(1).sum(1)
 
 
-class NHWCFlatten(nn.Module):
+class _Flatten(nn.Module):
     """Flatten in the canonical NHWC order."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.permute(0, 2, 3, 1).flatten(1) if x.dim() == 4 else x
 
 
-class NHWCReshape(nn.Module):
+class _Reshape(nn.Module):
     """Reshape a vector read in NHWC order into an NCHW feature map."""
 
     def __init__(self, shape: tuple[int, ...]) -> None:
@@ -109,7 +109,7 @@ class NHWCReshape(nn.Module):
         return x.reshape(len(x), *self.shape).permute(0, 3, 1, 2)
 
 
-class TopLeftCrop(nn.Module):
+class _Crop(nn.Module):
     def __init__(self, h: int, w: int) -> None:
         super().__init__()
         self.h, self.w = h, w
@@ -118,7 +118,7 @@ class TopLeftCrop(nn.Module):
         return x[:, :, : self.h, : self.w]
 
 
-class GlobalBatchNorm(nn.BatchNorm2d):
+class _BatchNorm(nn.BatchNorm2d):
     """Batch norm written out, for what nn.BatchNorm2d does not do: the global batch of all ranks
     while `synced` (training passes), and a running variance of the biased batch variance
     (BatchNorm.unbiased False). Otherwise plain nn.BatchNorm2d.
@@ -160,7 +160,7 @@ def _sum_over_ranks(t: torch.Tensor) -> torch.Tensor:
     return funcol.wait_tensor(funcol.all_reduce(t, "sum", dist.group.WORLD))
 
 
-class CriticPasses(nn.Module):
+class _CriticPasses(nn.Module):
     """Every critic pass of one critic update in one forward (D(real), D(fake) and the penalty's
     D(x_hat) with its input gradient): DDP expects one forward per backward."""
 
@@ -188,14 +188,14 @@ def _layer(layer: Layer, world: int = 1) -> nn.Module:
                                   bias=layer.bias)
     if isinstance(layer, BatchNorm):  # torch's momentum already means the new batch's weight
         if world > 1 or not layer.unbiased:
-            return GlobalBatchNorm(layer.c, layer.eps, layer.momentum, world, layer.unbiased)
+            return _BatchNorm(layer.c, layer.eps, layer.momentum, world, layer.unbiased)
         return nn.BatchNorm2d(layer.c, eps=layer.eps, momentum=layer.momentum)
     if isinstance(layer, Reshape):
-        return NHWCReshape(layer.shape)
+        return _Reshape(layer.shape)
     if isinstance(layer, Flatten):
-        return NHWCFlatten()
+        return _Flatten()
     if isinstance(layer, Crop):
-        return TopLeftCrop(layer.h, layer.w)
+        return _Crop(layer.h, layer.w)
     assert isinstance(layer, Act)
     if layer.kind == "leaky_relu":
         return nn.LeakyReLU(layer.slope)
@@ -218,7 +218,7 @@ def _tensors(net: str, layers: tuple[Layer, ...], seq: nn.Sequential) -> dict[st
     return out
 
 
-class SpecOptimizer(torch.optim.Optimizer):
+class _SpecOptimizer(torch.optim.Optimizer):
     """bench.core.optim.update for the forms torch.optim has no version of (TF1's). State per
     parameter: "step" and the spec's slot names, each slot from its slot_start."""
 
@@ -252,7 +252,7 @@ def _optimizer(o: Optimizer, params: list[nn.Parameter], impl: str = "foreach") 
         return torch.optim.Adam(params, lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps, **kw)
     if o.name == "rmsprop":
         return torch.optim.RMSprop(params, lr=o.lr, alpha=o.alpha, eps=o.eps, **kw)
-    return SpecOptimizer(params, o)
+    return _SpecOptimizer(params, o)
 
 
 def _slot_keys(o: Optimizer) -> dict[str, str]:
@@ -306,7 +306,7 @@ def _stack(rows: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
 
 
 @dataclasses.dataclass(frozen=True)
-class FuncNet:
+class _FuncNet:
     """One net's tensors in func mode, by the module's own names (functional_call's keys)."""
 
     params: dict[str, torch.Tensor]
@@ -330,7 +330,7 @@ class _CudaGraphBlock:
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
-            for _ in range(CUDA_GRAPH_WARMUPS):
+            for _ in range(_CUDA_GRAPH_WARMUPS):
                 self._block()
         torch.cuda.current_stream().wait_stream(side)
         for t, v in zip(state, saved, strict=True):
@@ -381,9 +381,9 @@ class TorchBackend:
         # The modules whose forward starts a backward: wrapped in DDP on N devices. The other net
         # is always called unwrapped (G under no_grad in the critic step, frozen D in the generator
         # step), since a DDP forward must be followed by a backward reaching all its parameters.
-        self.critic_passes: nn.Module = CriticPasses(self.D, self.algo)
+        self.critic_passes: nn.Module = _CriticPasses(self.D, self.algo)
         self.critic_net, self.generator_net = self.critic_passes, self.G
-        self.global_bn = [m for m in (*self.G, *self.D) if isinstance(m, GlobalBatchNorm) and self.world > 1]
+        self.global_bn = [m for m in (*self.G, *self.D) if isinstance(m, _BatchNorm) and self.world > 1]
         notes = []
         if self.world > 1 and mode != "func":
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -462,7 +462,7 @@ class TorchBackend:
                 self.followers.append((proc, ours))
             weakref.finalize(self, _shut_down, list(self.followers), tmp)
         dist.init_process_group("nccl" if device == "gpu" else "gloo", init_method=init_method, rank=self.rank,
-                                world_size=self.world, timeout=COLLECTIVE_TIMEOUT,
+                                world_size=self.world, timeout=_COLLECTIVE_TIMEOUT,
                                 device_id=self.device if device == "gpu" else None)
         self.threads = f"{threads} per rank x {self.world}"
 
@@ -650,11 +650,11 @@ class TorchBackend:
         """The tensors func's graph reads and updates in place: parameters (detached aliases of the
         modules', so sample, critic, evaluate and export see every update), buffers (batch-norm
         running statistics) and the optimizer slots held in torch.optim's state."""
-        self.func: dict[str, FuncNet] = {}
+        self.func: dict[str, _FuncNet] = {}
         for net, opt in self.opt.items():
             named = dict(self._net(net).named_parameters())
             keys = _slot_keys(self._opt_spec(net))
-            self.func[net] = FuncNet(
+            self.func[net] = _FuncNet(
                 params={n: p.detach() for n, p in named.items()},
                 buffers=dict(self._net(net).named_buffers()),
                 slots={s: [opt.state[p][keys[s]] for p in named.values()] for s in self._opts()[net].slots()},

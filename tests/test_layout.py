@@ -8,6 +8,8 @@ from pathlib import Path
 
 from conftest import ROOT
 
+import backends
+
 # Layer of each package: a module may import its own layer and those below, never above.
 # backends and bench.analysis are siblings: neither imports the other.
 LAYERS = {"bench.core": 0, "bench.analysis": 1, "backends": 1, "bench.run": 2, "bench.tools": 3, "bench": 4}
@@ -102,3 +104,26 @@ def test_the_rules_see_a_violation(tmp_path):
     f.write_text("def f():\n    from bench.run import runner\n", encoding="utf-8")
     assert "bench.run.runner" in imports(f, "bench.core.m")
     assert layer("bench.run.runner")[1] > layer("bench.core.m")[1]
+
+
+def test_backend_modules_define_the_same_public_names():
+    """Three translations of one skeleton: the same public surface in every backend module
+    (its Backend class aside); what is framework-specific stays private."""
+    surface = {}
+    for name, e in backends.REGISTRY.items():
+        tree = ast.parse((ROOT / (e.module.replace(".", "/") + ".py")).read_text(encoding="utf-8"))
+        names = set()
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef | ast.ClassDef):
+                names.add(node.name)
+            elif isinstance(node, ast.Assign):
+                names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                names.add(node.target.id)
+        bound = next(n.value.id for n in tree.body if isinstance(n, ast.Assign)
+                     and any(isinstance(t, ast.Name) and t.id == "BACKEND" for t in n.targets))
+        # the framework module itself (tf = _import_tensorflow()) is not part of the surface
+        surface[name] = {n for n in names if not n.startswith("_") and n not in (bound, "tf")}
+    first = next(iter(surface.values()))
+    assert all(s == first for s in surface.values()), surface
+    assert first == {"BACKEND", "Ops", "apply_optimizer"}

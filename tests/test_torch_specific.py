@@ -43,7 +43,7 @@ def test_note_says_which_optimizer_ran_and_what_was_compiled(mode, algo):
     if mode == "func":
         assert f"hand-written G {name}, D {name}" in note and "one graph" in note
         return
-    impl = torch_backend.OPTIMIZER_IMPL[mode, name]
+    impl = torch_backend._OPTIMIZER_IMPL[mode, name]
     assert f"torch.optim G {name} {impl}, D {name} {impl}" in note
     if mode == "eager":
         assert "nothing compiled" in note
