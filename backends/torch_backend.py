@@ -523,9 +523,6 @@ class TorchBackend:
         return torch.cuda.max_memory_allocated(self.device) / 2**20 if self.device.type == "cuda" else None
 
     # -- state ---------------------------------------------------------------------------
-    def _opt_spec(self, net: str) -> Optimizer:
-        return self.algo.d_opt if net == "D" else self.algo.g_opt
-
     def _to_torch(self, name: str, a: np.ndarray) -> torch.Tensor:
         perm = self.tensors[name.split(":")[0]][1]
         return self._tensor(np.ascontiguousarray(a.transpose(perm)))
@@ -561,8 +558,8 @@ class TorchBackend:
                     opt.state[p] = {
                         "step": torch.tensor(float(t), dtype=step_dtype, device=p.device if fused else "cpu"),
                         **{key: self._to_torch(name, state[f"{name}:{slot}"]) if f"{name}:{slot}" in state
-                           else torch.full_like(p, self._opt_spec(net).slot_start(slot))
-                           for slot, key in _slot_keys(self._opt_spec(net)).items()}}
+                           else torch.full_like(p, self._opts()[net].slot_start(slot))
+                           for slot, key in _slot_keys(self._opts()[net]).items()}}
         if self.mode == "func":
             self._bind_func_state()
         x = self._tensor(data)
@@ -571,7 +568,7 @@ class TorchBackend:
     def export(self) -> dict[str, np.ndarray]:
         out = {name: self._to_canonical(name, t) for name, (t, _) in self.tensors.items()}
         for net, opt in self.opt.items():
-            o = self._opt_spec(net)
+            o = self._opts()[net]
             t = 0
             for name, p in self.params.items():
                 if name.startswith(net + "."):
@@ -653,7 +650,7 @@ class TorchBackend:
         self.func: dict[str, _FuncNet] = {}
         for net, opt in self.opt.items():
             named = dict(self._net(net).named_parameters())
-            keys = _slot_keys(self._opt_spec(net))
+            keys = _slot_keys(self._opts()[net])
             self.func[net] = _FuncNet(
                 params={n: p.detach() for n, p in named.items()},
                 buffers=dict(self._net(net).named_buffers()),
