@@ -97,6 +97,8 @@ BAD = [
     (["--seeds", "1,-2"], "--seeds needs distinct non-negative integers"),
     (["--eval-samples", "0"], "--eval-samples must be positive"),
     (["--checkpoint-every", "-1"], "--checkpoint-every must not be negative"),
+    (["--snapshot-every", "-5"], "--snapshot-every must not be negative"),
+    (["--perturb-ulps", "-1"], "--perturb-ulps must not be negative"),
     (["--algo", "gan", "--gp-lambda", "10"], "--gp-lambda is a setting of wgan_gp; gan has none"),
     (["--algo", "wgan_gp", "--clip", "0.01"], "--clip is a setting of wgan; wgan_gp has none"),
     (["--preset", "paper-wgan-gp-toy", "--clip", "0.01"], "--clip is a setting of wgan; wgan_gp has none"),

@@ -1,8 +1,9 @@
-"""bench.analysis.stats: bootstrap medians and ratios over rounds and blocks."""
+"""bench.analysis.stats: bootstrap medians and ratios over rounds and blocks; differences of means over seeds."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from bench.analysis import stats
 
@@ -70,3 +71,39 @@ def test_non_finite_blocks_and_empty_rounds_are_dropped():
     m = stats.median([np.array([1.0, np.nan, 3.0]), np.array([])])
     assert m.value == 2.0
     assert np.isnan(stats.median([]).value)
+
+
+# Differences of mean scores over seeds, and the equivalence verdict
+
+
+def test_the_difference_of_means_is_exact_and_its_interval_holds_it():
+    d = stats.mean_difference([1.0, 2.0, 3.0], [0.0, 0.0, 0.0, 2.0])
+    assert d.value == pytest.approx(1.5)
+    assert d.lo < 1.5 < d.hi
+    rng = np.random.default_rng(3)
+    a, b = 10 + rng.normal(0, 1, 400), 7 + rng.normal(0, 1, 400)  # true difference 3, standard error 0.07
+    d = stats.mean_difference(a, b)
+    assert d.lo < 3 < d.hi and d.hi - d.lo < 0.4
+
+
+def test_more_seeds_narrow_the_difference():
+    rng = np.random.default_rng(4)
+    widths = [(d := stats.mean_difference(rng.normal(0, 1, n), rng.normal(0, 1, n))).hi - d.lo for n in (8, 128)]
+    assert widths[1] < widths[0] / 2
+
+
+@pytest.mark.parametrize(("a", "b", "margin", "verdict"), [
+    ([10.0, 10.1, 9.9, 10.0], [10.0, 9.9, 10.1, 10.05], 1.0, "equivalent"),  # the spread is far inside 1
+    ([10.0, 10.1, 9.9, 10.0], [20.0, 19.9, 20.1, 20.0], 1.0, "different"),  # 10 apart, beyond the margin
+    ([0.0, 10.0, 0.0, 10.0], [5.0, 5.0, 5.0, 5.0], 1.0, "undecided"),  # the interval straddles the margin
+    ([10.0, 10.1, 9.9, 10.0], [10.6, 10.5, 10.7, 10.6], 1.0, "equivalent"),  # differs, but by less than 1
+])
+def test_the_verdict_reads_the_interval_against_the_margin(a, b, margin, verdict):
+    assert stats.equivalence(stats.mean_difference(a, b), margin) == verdict
+
+
+def test_one_seed_a_side_is_undecided_without_an_interval():
+    d = stats.mean_difference([1.0], [2.0, 3.0])
+    assert d.value == pytest.approx(-1.5) and not d.known
+    assert stats.equivalence(d, 10.0).startswith("undecided: no interval")
+    assert np.isnan(stats.mean_difference([np.nan], [1.0]).value)

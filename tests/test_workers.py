@@ -93,7 +93,11 @@ def test_a_budget_that_fits_part_of_a_suite_writes_those_rows_and_names_the_rest
     assert f"wgan_gp / mlp / batch 256: fake-slow (seed 0, 1 device(s)): {left['note']}" in summary
     assert json.loads((out / "env.json").read_text())["complete"]
     assert set(pd.read_csv(out / "losses.csv")["batch_size"]) == {4}  # nothing of the left-out task
-    # --resume retries it under a budget of its own: alone, as the first task, it starts
+    # --resume retries it under a budget of its own (this call's --budget, if given): alone, as the first
+    # task, it starts
+    assert cli.resume_plan(out, budget="30s").budget == 30
+    with pytest.raises(cli.UsageError, match="--budget: not a duration"):
+        cli.resume_plan(out, budget="soon")
     assert execute(cli.resume_plan(out), resume=True) == 0
     assert [(r["batch_size"], r["status"]) for r in read(out / "timings.csv")] == [("4", "ok"), ("256", "ok")]
 

@@ -211,3 +211,48 @@ def critic_histograms(weights: dict[str, np.ndarray], clip: float | None, path: 
         ax.set_title(f"{label}: critic weights" + (f" (clip ±{clip:g})" if clip else ""), fontsize=9)
     fig.suptitle(title, fontsize=10)
     _save(fig, path)
+
+
+def horizon_curves(curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], thresholds: tuple[float, ...],
+                   path: Path, title: str) -> None:
+    """One log-scale panel per quantity (loss, weights): each run's distance from the reference
+    against step, the first series (the rounding baseline) black and dashed, the thresholds dotted."""
+    quantities = list(dict.fromkeys(q for c in curves.values() for q in c))
+    fig, axes = plt.subplots(1, len(quantities), figsize=(5.5 * len(quantities), 3.8), squeeze=False,
+                             layout="constrained")
+    col = colors(list(curves)[1:])
+    for ax, q in zip(axes[0], quantities, strict=True):
+        for i, (label, c) in enumerate(curves.items()):
+            steps, dist = c[q]
+            keep = dist > 0  # a log axis has no zero: identical values are left out, not drawn at the floor
+            style = {"color": "black", "ls": "--", "lw": 1.6} if i == 0 else {"color": col[label], "lw": 1.0}
+            ax.plot(steps[keep], dist[keep], label=label, marker="o" if q == "weights" else None, ms=2, **style)
+        for th in thresholds:
+            ax.axhline(th, color="grey", ls=":", lw=0.8)
+        ax.set_yscale("log")
+        ax.set_title(f"{q}: relative distance from float64", fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    _save(fig, path)
+
+
+def seed_curves(curves: dict[str, pd.DataFrame], path: Path, title: str) -> None:
+    """One panel per metric: its mean over seeds against step, one line per series, with a
+    band from the lowest to the highest seed. Each DataFrame has columns seed, step, metric, value."""
+    metrics = list(dict.fromkeys(m for df in curves.values() for m in df["metric"]))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3.4), squeeze=False, layout="constrained")
+    col = colors(list(curves))
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        for i, (label, df) in enumerate(curves.items()):
+            g = df[df["metric"] == metric].groupby("step")["value"]
+            seeds = df["seed"].nunique()
+            ax.plot(g.mean().index, g.mean(), color=col[label], lw=_width(i), label=f"{label} ({seeds} seeds)")
+            ax.fill_between(g.min().index, g.min(), g.max(), color=col[label], alpha=0.12)
+        ax.set_title(metric, fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    _save(fig, path)

@@ -1,4 +1,4 @@
-"""Medians and ratios of step times with 95% intervals: a bootstrap over rounds and blocks.
+"""Medians and ratios of step times, and differences of mean scores, with 95% bootstrap intervals.
 
 A measurement is a list of rounds (a process that trained or timed one backend and mode),
 each a 1-D array of per-block ms/step. Each round counts once, however many blocks it has
@@ -8,6 +8,10 @@ each drawn round, so drift between rounds (the machine's state) and noise betwee
 both widen the interval. Ratios taken side by side (`paired=True`, the same rounds of one
 interleaved run) are the geometric mean of the per-round ratios, and the bootstrap draws
 the same rounds for both sides, so a slow moment of the machine cancels out.
+
+Learning across seeds: the difference of two backends' mean scores, each side's seeds
+resampled on their own, judged against an equivalence margin (equivalent, different or
+undecided at this number of seeds).
 
 Pure NumPy and seeded, so a report reads the same every time it is built.
 """
@@ -129,3 +133,32 @@ def verdict(r: Interval, slower: str = "slower", faster: str = "faster") -> str:
     if not r.excludes(1.0):
         return "same within noise"
     return slower if r.lo > 1 else faster
+
+
+def mean_difference(a: Sequence[float], b: Sequence[float], level: float = LEVEL, draws: int = DRAWS,
+                    seed: int = SEED) -> Interval:
+    """mean(a) - mean(b) for two independent samples (one value per seed, say), with a bootstrap
+    interval that resamples each side on its own. No interval from fewer than two values a side."""
+    x, y = (np.asarray(v, dtype=np.float64) for v in (a, b))
+    x, y = x[np.isfinite(x)], y[np.isfinite(y)]
+    if not x.size or not y.size:
+        return Interval(float("nan"), float("nan"), float("nan"))
+    value = float(x.mean() - y.mean())
+    if x.size < 2 or y.size < 2:
+        return Interval(value, float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    boot = (x[rng.integers(x.size, size=(draws, x.size))].mean(axis=1)
+            - y[rng.integers(y.size, size=(draws, y.size))].mean(axis=1))
+    return _interval(value, boot, level)
+
+
+def equivalence(d: Interval, margin: float) -> str:
+    """A difference against an equivalence margin: equivalent when its whole interval lies within
+    +-margin, different when wholly outside it, undecided otherwise (more seeds would tell)."""
+    if not d.known:
+        return "undecided: no interval (fewer than two values a side)"
+    if -margin <= d.lo and d.hi <= margin:
+        return "equivalent"
+    if d.lo > margin or d.hi < -margin:
+        return "different"
+    return "undecided"

@@ -339,3 +339,15 @@ def init_weights(arch: Arch, seed: int, scheme: Init | None = None) -> dict[str,
         net, i, s = name.split(".")
         out[name] = np.full(shape, arch.nets()[net][int(i)].var_start if s == "var" else 0.0, dtype=np.float32)
     return out
+
+
+def nudged(state: dict[str, np.ndarray], arch: Arch, ulps: int) -> dict[str, np.ndarray]:
+    """state with every parameter (not the running statistics) moved `ulps` float32 units in
+    the last place towards +inf: a change as small as one rounding, the horizon's baseline."""
+    out = dict(state)
+    for name in param_shapes(arch):
+        w = np.asarray(state[name], dtype=np.float32)
+        for _ in range(ulps):
+            w = np.nextafter(w, np.float32(np.inf))
+        out[name] = w
+    return out

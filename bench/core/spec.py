@@ -137,6 +137,10 @@ class RunSpec:
     eval_samples: int = 1000  # generated samples per quality evaluation
     grid_samples: int = 64  # fixed-z samples saved for the picture grid
     checkpoint_every: int = 0  # write a resumable checkpoint every N steps (0: never)
+    # The parity horizon's instruments: the weights saved every N steps (0: never), and every
+    # initial weight moved this many float32 ulps up, a perturbation at the level of rounding.
+    snapshot_every: int = 0
+    perturb_ulps: int = 0
     init: str | None = None  # weight init scheme (bench.core.nets.INITS); None: the arch's own
     z_dist: Literal["normal", "uniform"] = "normal"  # z ~ N(0, 1) or U(-1, 1), every z of the stream
     # "independent": each batch drawn with replacement; "epochs": the data walked in epochs, each a

@@ -73,7 +73,8 @@ def _check_numbers(args: argparse.Namespace) -> None:
         if v is not None and v <= 0:
             raise UsageError(f"{name} must be positive, got {v}")
     for name, v in (("--warmup", args.warmup), ("--eval-every", args.eval_every),
-                    ("--checkpoint-every", args.checkpoint_every), ("--seed", args.seed)):
+                    ("--checkpoint-every", args.checkpoint_every), ("--seed", args.seed),
+                    ("--snapshot-every", args.snapshot_every), ("--perturb-ulps", args.perturb_ulps)):
         if v is not None and v < 0:
             raise UsageError(f"{name} must not be negative, got {v}")
 
@@ -183,6 +184,10 @@ def parser() -> argparse.ArgumentParser:
     a("--eval-every", type=int, default=0, help="also score sample quality every N steps (always at the end)")
     a("--eval-samples", type=int, default=1000, help="generated samples per quality evaluation")
     a("--checkpoint-every", type=int, default=0, help="write a resumable .npz checkpoint every N steps")
+    a("--snapshot-every", type=int, default=0, help="also save the weights every N steps, one .npz a step in "
+      "raw/<tag>.snapshots/ (the parity horizon's weight distances)")
+    a("--perturb-ulps", type=int, default=0, help="move every initial weight this many float32 ulps up: a "
+      "perturbation at the level of rounding, the parity horizon's baseline")
     a("--resume", type=path_arg, metavar="DIR", help="continue the interrupted run in DIR, or run its failed tasks "
       "again, from their last checkpoints (its own settings apply)")
     a("--suite", choices=tuple(SUITES), help="run a benchmark suite with --modes all into one timings.csv, "
@@ -300,6 +305,7 @@ def plan_from_args(args: argparse.Namespace, argv: list[str]) -> Plan:
     spec = RunSpec(algo, arch, dataset, batch, steps, seed=seeds[0], warmup=warmup, block=block,
                    data_dir=data_dir, precision=args.precision, eval_every=args.eval_every,
                    eval_samples=args.eval_samples, checkpoint_every=args.checkpoint_every,
+                   snapshot_every=args.snapshot_every, perturb_ulps=args.perturb_ulps,
                    **(preset.spec_fields(arch == preset.arch) if preset else {}))
     specs = [spec]
     if args.suite:
@@ -328,12 +334,7 @@ def plan_from_args(args: argparse.Namespace, argv: list[str]) -> Plan:
     if args.ray and args.ray_address:
         raise UsageError("--ray starts a local cluster, --ray-address joins one: pass one of them")
     ray = args.ray_address or ("local" if args.ray else None)
-    try:
-        budget = parse_duration(args.budget) if args.budget is not None else None
-    except ValueError as e:
-        raise UsageError(f"--budget: {e}") from None
-    if budget and ray:
-        raise UsageError("--budget runs tasks one after another here; it does not apply to --ray")
+    budget = _budget(args.budget, ray)
     if ray and importlib.util.find_spec("ray") is None:
         raise UsageError("--ray needs Ray, an optional extra: pip install 'ganbench[ray]' (or pip install ray)")
 
@@ -350,9 +351,22 @@ def plan_from_args(args: argparse.Namespace, argv: list[str]) -> Plan:
                 devices, ray, not args.no_report, budget, repeats)
 
 
-def resume_plan(run_dir: Path, ignored: list[str] = ()) -> Plan:
+def _budget(text: str | None, ray: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        seconds = parse_duration(text)
+    except ValueError as e:
+        raise UsageError(f"--budget: {e}") from None
+    if ray:
+        raise UsageError("--budget runs tasks one after another here; it does not apply to --ray")
+    return seconds
+
+
+def resume_plan(run_dir: Path, ignored: list[str] = (), budget: str | None = None) -> Plan:
     """The plan in run_dir's env.json, re-rooted at run_dir wherever it is now (a copy, a moved
-    run): the run directory is the only truth. Its checkpoints and data are checked here."""
+    run): the run directory is the only truth. Its checkpoints and data are checked here. A
+    --budget is this call's, not the run's: it replaces the one the run was started with."""
     if ignored:
         raise UsageError(f"--resume continues a run with its own settings; drop {', '.join(ignored)} "
                          "(for other settings start a new run with --out)")
@@ -367,6 +381,8 @@ def resume_plan(run_dir: Path, ignored: list[str] = ()) -> Plan:
         raise UsageError(f"--resume {run_dir}: its env.json is damaged or has no plan "
                          f"({type(e).__name__}: {e}); the run cannot be resumed") from None
     plan = dataclasses.replace(plan, out=run_dir)
+    if budget is not None:
+        plan = dataclasses.replace(plan, budget=_budget(budget, plan.ray))
     try:
         pending = to_do(plan, run_dir)
     except (ValueError, KeyError) as e:  # a hand-edited table: a column gone, a word where a number belongs
@@ -438,7 +454,8 @@ def main(argv: list[str] | None = None) -> int:
         print(presets.describe())
         return 0
     try:
-        plan = (resume_plan(args.resume, _given(args, [d for d in vars(args) if d != "resume"])) if args.resume
+        plan = (resume_plan(args.resume, _given(args, [d for d in vars(args) if d not in ("resume", "budget")]),
+                            args.budget) if args.resume
                 else plan_from_args(args, ["run_bench.py", *argv]))
     except UsageError as e:
         print(f"run_bench.py: error: {e}", file=sys.stderr)

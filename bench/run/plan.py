@@ -62,10 +62,10 @@ REPEAT_BLOCKS = 5  # timed blocks of a timing-only round, after its warm-up
 
 
 def timing_round(spec: RunSpec) -> RunSpec:
-    """A later round's spec: warm up and time REPEAT_BLOCKS blocks, no evaluations or checkpoints.
+    """A later round's spec: warm up and time REPEAT_BLOCKS blocks, no evaluations, checkpoints or snapshots.
     Its losses are round 0's first steps again (the same stream), so they are not recorded."""
     return dataclasses.replace(spec, steps=min(spec.steps, spec.warmup + REPEAT_BLOCKS * spec.block),
-                               eval_every=0, checkpoint_every=0)
+                               eval_every=0, checkpoint_every=0, snapshot_every=0)
 
 
 def tasks(plan: Plan) -> list[Task]:

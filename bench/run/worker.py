@@ -8,6 +8,8 @@ through the Backend protocol, times each block, and writes <tag>.json (status, t
 info) and <tag>.npz (per-step metrics) into the job's work directory. With
 checkpoint_every, a framework-neutral checkpoint (weights, optimizer slots, step, metrics
 so far) is rewritten atomically; the input stream needs no state beyond the step number.
+With snapshot_every, the weights alone are also saved every N steps, one file a step in
+<tag>.snapshots/ (the parity horizon compares them with a float64 run's).
 
 Stdout is the parent's channel alone, one JSON object a line: {"ready": s} once the
 module is imported, {"step": ...} after each block, {"done": tag} after each job. Whatever
@@ -32,7 +34,7 @@ from backends.common import die_with
 from bench.core import data as datasets
 from bench.core.files import ENCODING, read_text, save_arrays, write_atomic
 from bench.core.flops import step_flops
-from bench.core.nets import ARCHS, init_weights
+from bench.core.nets import ARCHS, init_weights, nudged, param_shapes
 from bench.core.spec import RunSpec
 from bench.core.stream import InputStream
 from bench.core.timing import BlockTime, summarize
@@ -104,7 +106,7 @@ def run(job: dict) -> dict:
 
     start, metrics, state = 0, {}, None
     evals: dict[str, list] = {"step": [], "wall_s": [], "samples": []}
-    cuts = (spec.eval_every, spec.checkpoint_every)
+    cuts = (spec.eval_every, spec.checkpoint_every, spec.snapshot_every)
     if ckpt and ckpt.exists():
         saved = load_checkpoint(ckpt)
         # A new process warms up again: from a checkpoint too near the end no block would be timed, so from step 0.
@@ -112,7 +114,7 @@ def run(job: dict) -> dict:
             state, start, metrics, more = saved
             evals.update(more)
     if state is None:
-        state = init_weights(arch, spec.seed, spec.init)
+        state = nudged(init_weights(arch, spec.seed, spec.init), arch, spec.perturb_ulps)
     backend.load(state, x)
 
     def draw(z: np.ndarray) -> np.ndarray:  # samples in the data's units ([0, 1] images), for metrics and plots
@@ -139,6 +141,10 @@ def run(job: dict) -> dict:
             evals["step"].append(done)  # training seconds so far; the sampling itself is not counted
             evals["wall_s"].append(wall0 + sum(t.seconds for t in times))
             evals["samples"].append(draw(eval_z))
+        if spec.snapshot_every and done % spec.snapshot_every == 0:  # the weights alone, one file a step
+            weights, snaps = backend.export(), out_dir / f"{tag}.snapshots"
+            snaps.mkdir(exist_ok=True)
+            save_arrays(snaps / f"{done:07d}.npz", {k: weights[k] for k in param_shapes(arch)})
         if ckpt and spec.checkpoint_every and done % spec.checkpoint_every == 0:
             save_checkpoint(ckpt, backend.export(), done, metrics, evals)
         _emit(step=done, of=spec.steps, ms=times[-1].ms_per_step, d_loss=float(m["d_loss"][-1]))

@@ -1,9 +1,13 @@
-"""Evidence that every backend learns, not only that they agree: WGAN-GP on 8gaussians and MNIST.
+"""Evidence that every backend learns, and learns the same: three studies, run by hand.
 
-A benchmark script, run by hand (40-60 minutes per backend on a 2-core CPU, minutes on a GPU):
-
-    python -m bench.tools.evidence                      # every installed backend, first default mode
+    python -m bench.tools.evidence                      # goals: long runs scored against goals
     python -m bench.tools.evidence --quick              # 20 steps each: checks the plumbing only
+    python -m bench.tools.evidence --seeds 8            # several seeds a backend: bench.tools.seeds
+    python -m bench.tools.evidence --horizon            # the parity horizon: bench.tools.horizon
+
+The seeds and horizon studies are resumable (call again with the same --out) and take
+--budget; their modules say what they run. The goals study (40-60 minutes per backend on a
+2-core CPU, minutes on a GPU):
 
 Each (data set, backend) trains in its own run_bench.py process and run directory under
 --out, with quality scored every --eval-every steps. Then one report.md over all of them
@@ -20,7 +24,6 @@ Exit status 0 only if every backend met every goal.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import operator
 import subprocess
@@ -37,6 +40,9 @@ from bench.analysis import classifier, quality, report, tables
 from bench.core import data as datasets
 from bench.core.files import read_text
 from bench.core.spec import RunSpec
+from bench.run.plan import parse_duration
+from bench.tools import horizon, seeds
+from bench.tools.runs import available
 
 
 @dataclass(frozen=True)
@@ -58,18 +64,6 @@ SETUPS = (
 )
 QUICK_STEPS, QUICK_EVAL = 20, 10
 COMPARE = {">=": operator.ge, "<=": operator.le}
-
-
-def available(names: list[str]) -> list[tuple[str, str]]:
-    """(backend, its first default mode) for each requested backend whose framework is installed."""
-    out = []
-    for name in names:
-        e = backends.entry(name)
-        if importlib.util.find_spec(e.framework) is None:
-            print(f"skipping {name}: {e.framework} is not installed ({e.install})", file=sys.stderr)
-        else:
-            out.append((name, e.default_modes[0]))
-    return out
 
 
 def train(setup: Setup, backend: str, mode: str, steps: int, eval_every: int, device: str, out: Path) -> Path:
@@ -125,22 +119,57 @@ def table(rows: list[dict]) -> str:
     return tables.markdown_dicts(rows).rstrip("\n")
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.tools.evidence", description=__doc__.split("\n\n")[0])
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench.tools.evidence", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--backends", default=",".join(backends.REGISTRY), help="comma list")
-    p.add_argument("--datasets", default=",".join(s.dataset for s in SETUPS), help="comma list")
-    p.add_argument("--quick", action="store_true", help=f"{QUICK_STEPS} steps each: the plumbing, not the goals")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "gpu"))
-    p.add_argument("--out", type=Path, default=default_results() / f"evidence-{time.strftime('%Y%m%d-%H%M%S')}")
+    p.add_argument("--out", type=Path, help="results folder; the same one again resumes a seeds or horizon study "
+                   "(default: results/evidence-<time>, or results/seeds-<time>, results/horizon-<time>)")
+    study = p.add_mutually_exclusive_group()
+    study.add_argument("--seeds", type=int, metavar="N", help="the multi-seed study with N seeds a backend "
+                       f"({', '.join(s.name for s in seeds.SETUPS)})")
+    study.add_argument("--horizon", action="store_true", help="the parity horizon study "
+                       f"({', '.join(s.name for s in horizon.SETUPS)})")
+    p.add_argument("--setups", default="", help="seeds or horizon: comma list of their setups (default: all)")
+    p.add_argument("--steps", type=int, help="seeds or horizon: generator iterations a run (default: the setup's)")
+    p.add_argument("--budget", metavar="DURATION", help="seeds or horizon: stop starting runs after this long "
+                   "(e.g. 40m); calling again with the same --out goes on")
+    p.add_argument("--all-modes", action="store_true", help="horizon: tf eager too (slow)")
+    p.add_argument("--datasets", default=",".join(s.dataset for s in SETUPS), help="goals: comma list")
+    p.add_argument("--quick", action="store_true", help=f"goals: {QUICK_STEPS} steps each, the plumbing only")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser()
     args = p.parse_args(argv)
-    runs = available([b for b in args.backends.split(",") if b])
+    if (args.seeds is not None and args.seeds < 1) or (args.steps is not None and args.steps < 1):
+        p.error("--seeds and --steps must be positive")
+    try:
+        deadline = time.monotonic() + parse_duration(args.budget) if args.budget else None
+    except ValueError as e:
+        p.error(f"--budget: {e}")
+    study = "seeds" if args.seeds is not None else "horizon" if args.horizon else "evidence"
+    out = (args.out or default_results() / f"{study}-{time.strftime('%Y%m%d-%H%M%S')}").expanduser().resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    picked = [s for s in args.setups.split(",") if s]
+    names = available([b for b in args.backends.split(",") if b])
+    if args.seeds is not None:
+        return seeds.main(args.seeds, names, out, args.steps, picked, args.device, deadline)
+    if args.horizon:
+        return horizon.main(out, args.steps, picked, args.all_modes, args.device, deadline)
+    return goals(args, [(n, backends.entry(n).default_modes[0]) for n in names], out)
+
+
+def goals(args: argparse.Namespace, runs: list[tuple[str, str]], out: Path) -> int:
     setups = [s for s in SETUPS if s.dataset in args.datasets.split(",")]
     sections, dirs, ok = [], [], True
     for setup in setups:
         steps, every = (QUICK_STEPS, QUICK_EVAL) if args.quick else (setup.steps, setup.eval_every)
         rows = [{"run": "real data", **real_scores(setup.dataset)}]
         for backend, mode in runs:
-            run_dir = train(setup, backend, mode, steps, every, args.device, args.out)
+            run_dir = train(setup, backend, mode, steps, every, args.device, out)
             q = ensure_quality(run_dir)
             metrics = final_metrics(q)
             passed = verdict(setup, metrics)
@@ -152,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         sections.append(f"WGAN-GP on {setup.dataset} (goal: {goals})\n{table(rows)}\n")
     print("\n".join(sections))
     if dirs:
-        print(f"\nreport: {report.build(dirs, args.out)}")
+        print(f"\nreport: {report.build(dirs, out)}")
     return 0 if ok and runs else 1
 
 

@@ -1,0 +1,51 @@
+"""What the evidence studies share: which backends are installed, and one resumable run of the runner."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import backends
+from bench.core.files import read_text
+from bench.run.rundir import is_run_dir
+
+
+def available(names: list[str]) -> list[str]:
+    """The requested backends whose framework is installed; the others named on stderr."""
+    out = []
+    for name in names:
+        e = backends.entry(name)
+        if importlib.util.find_spec(e.framework) is None:
+            print(f"skipping {name}: {e.framework} is not installed ({e.install})", file=sys.stderr)
+        else:
+            out.append(name)
+    return out
+
+
+def complete(run_dir: Path) -> bool:
+    return is_run_dir(run_dir) and json.loads(read_text(run_dir / "env.json")).get("complete", False)
+
+
+def run_or_resume(args: list[str], run_dir: Path, deadline: float | None = None) -> bool:
+    """`python -m bench run ARGS --out RUN_DIR`, or `--resume RUN_DIR` where an earlier call was cut
+    short (its checkpoints and finished rows are kept), or nothing where it is complete. With a
+    deadline (time.monotonic()), the run gets what is left as its --budget; none left: not started.
+    True when the run directory is complete afterwards."""
+    if complete(run_dir):
+        return True
+    budget = []
+    if deadline is not None:
+        left = deadline - time.monotonic()
+        if left < 1:
+            print(f"budget spent: {run_dir} left for a later call", file=sys.stderr)
+            return False
+        budget = ["--budget", f"{left:.0f}s"]
+    cmd = [sys.executable, "-m", "bench", "run", *budget,
+           *(["--resume", str(run_dir)] if is_run_dir(run_dir) else [*args, "--out", str(run_dir)])]
+    print("$", " ".join(cmd[1:]), file=sys.stderr, flush=True)
+    subprocess.run(cmd, check=False)  # a failed backend is a row in its timings.csv, not an exception here
+    return complete(run_dir)
