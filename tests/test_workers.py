@@ -91,6 +91,10 @@ def test_a_budget_that_fits_part_of_a_suite_writes_those_rows_and_names_the_rest
     summary = (out / "summary.md").read_text()
     assert "--budget 8 s" in summary and "## Left out: 1 task(s)" in summary
     assert f"wgan_gp / mlp / batch 256: fake-slow (seed 0, 1 device(s)): {left['note']}" in summary
+    # fake-slow sleeps 0.2 s a block, so the timed and warm-up blocks are most of the tasks' wall time
+    env = json.loads((out / "env.json").read_text())
+    spent = summary.split("## Where the time went")[1]
+    assert f"{env['tasks_s'] / 60:.1f} min of tasks" in spent and "Wall / (timed + compilation) = " in spent
     assert json.loads((out / "env.json").read_text())["complete"]
     assert set(pd.read_csv(out / "losses.csv")["batch_size"]) == {4}  # nothing of the left-out task
     # --resume retries it under a budget of its own (this call's --budget, if given): alone, as the first

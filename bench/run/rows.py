@@ -152,3 +152,20 @@ def left_out(rows: list[dict]) -> str:
     lines = [f"- {r['algo']} / {r['arch']} / batch {r['batch_size']}: {r['backend']}-{r['mode']} "
              f"(seed {r['seed']}, {r['devices']} device(s)): {r['note']}" for r in skipped]
     return f"\n## Left out: {len(skipped)} task(s)\n\n" + "\n".join(lines) + "\n"
+
+
+def time_spent(run_dir: RunDir, tasks_s: float) -> str:
+    """The summary's account of the tasks' wall time: timed blocks, compilation, the rest of the
+    warm-up blocks, and everything outside training (worker starts, data, sampling, scoring)."""
+    blocks, timings = run_dir.rows("blocks.csv"), run_dir.rows("timings.csv")
+    if not blocks or tasks_s <= 0:
+        return ""
+    block_s = [float(b["ms_per_step"]) * int(b["steps"]) / 1000 for b in blocks]
+    timed = sum(s for s, b in zip(block_s, blocks, strict=True) if b["timed"] == "1")
+    compiled = sum(float(r["compile_s"] or 0) for r in timings if r["status"] == "ok")
+    warm = sum(block_s) - timed - compiled
+    rest = tasks_s - sum(block_s)
+    return (f"\n## Where the time went\n\n{tasks_s / 60:.1f} min of tasks: timed blocks {timed / 60:.1f} min, "
+            f"compilation {compiled / 60:.1f} min, the rest of the warm-up blocks {warm / 60:.1f} min, outside "
+            f"training {rest / 60:.1f} min (worker starts, data, sampling, scoring, pictures). "
+            f"Wall / (timed + compilation) = {tasks_s / (timed + compiled):.2f}.\n")

@@ -16,6 +16,7 @@ import contextlib
 import json
 import signal
 import sys
+import time
 
 from bench.core.files import read_text, write_atomic
 from bench.run import local, rows
@@ -27,7 +28,7 @@ from bench.run.procs import Terminated, catch_signals, restore_signals
 from bench.run.rundir import RunDir
 
 
-def _summary(plan: Plan, table_rows: list[dict]) -> str:
+def _summary(plan: Plan, run_dir: RunDir, table_rows: list[dict], tasks_s: float) -> str:
     suite = len(plan.specs) > 1
     spec = plan.specs[0]
     head = (f"# suite: {len(plan.specs)} setups, {spec.steps} steps each" if suite else
@@ -39,7 +40,8 @@ def _summary(plan: Plan, table_rows: list[dict]) -> str:
     head += f", {plan.repeats} interleaved rounds" if plan.repeats > 1 else ""
     from bench.analysis import report  # pandas and the plots only now: the CLI starts fast
 
-    return head + "\n\n" + report.summary([plan.out]) + rows.left_out(table_rows)
+    return (head + "\n\n" + report.summary([plan.out]) + rows.left_out(table_rows)
+            + rows.time_spent(run_dir, tasks_s))
 
 
 def execute(plan: Plan, resume: bool = False) -> int:
@@ -72,10 +74,12 @@ def _execute(plan: Plan, run_dir: RunDir, resume: bool) -> int:
     else:
         env = environment(plan)
     env.update(complete=False, interrupted=None)
+    tasks_s = env.get("tasks_s", 0.0)
     run_dir.write_json("env.json", env)
     done = rows.keep_done(plan, run_dir) if resume else set()
     pending = [t for t in tasks(plan) if rows.task_key(t) not in done]
     old = catch_signals()
+    t0 = time.monotonic()
     try:
         if plan.ray:
             from bench.run import cluster  # Ray is an optional extra, imported only when asked for
@@ -87,6 +91,7 @@ def _execute(plan: Plan, run_dir: RunDir, resume: bool) -> int:
             for task, result in results:
                 rows.record(plan, run_dir, task, result)
                 env["backends"][task.tag] = result.get("info", {})
+                env["tasks_s"] = tasks_s + time.monotonic() - t0  # over every call, --resume included
                 run_dir.write_json("env.json", env)
     except (KeyboardInterrupt, Terminated) as e:
         restore_signals(old)  # a second signal ends the process at once (every file is whole)
@@ -101,7 +106,7 @@ def _execute(plan: Plan, run_dir: RunDir, resume: bool) -> int:
     env["complete"] = True
     run_dir.write_json("env.json", env)
     table_rows = run_dir.rows("timings.csv")
-    summary = _summary(plan, table_rows)
+    summary = _summary(plan, run_dir, table_rows, env.get("tasks_s", 0.0))
     write_atomic(plan.out / "summary.md", summary)
     print(summary)
     if plan.report:

@@ -5,11 +5,14 @@
 MLP WGAN-GP (the issue's target setup) through the harness's own backends, each framework
 in its own process:
 
-1. torch eager: the step time unprofiled, then one profiled run split into matmuls
-   (aten::mm/addmm/bmm self time), the other aten ops (elementwise, reductions, copies),
-   and everything outside any aten op (Python, the autograd engine, the optimizer loop).
-   The profiler records every matmul's shapes: the step's matmul list.
-2. The matmuls alone: that list replayed with torch.mm (MKL), distinct inputs per call; and
+1. torch eager, compile and func in one process, a block of each in turn, so that their
+   ratios are taken side by side. One block of eager and of func runs under torch.profiler,
+   split into matmuls (aten::mm/addmm/bmm self time), the other aten ops (elementwise,
+   reductions, copies) and everything outside any aten op (Python, the autograd engine,
+   inductor's fused kernels). The profiler records every matmul's shapes: each mode's own
+   matmul list (func's graph runs fewer than eager's).
+2. The matmuls alone: each list replayed with torch.mm (MKL), distinct inputs per call,
+   between the rounds of step 1; and
    for jax, the dot products of its own traced step (n_critic critic updates and a
    generator update) in one jitted function. How a step compares with its own matmuls
    run alone says whether the matmuls or everything else (elementwise ops, dispatch,
@@ -106,7 +109,8 @@ def profile_torch(b, blocks: list[dict], device: str = "cpu") -> dict:
         top[e.key] = top.get(e.key, 0.0) + ms
         if e.key in GEMM_OPS:
             gemm_ms += ms
-            a, bb = (list(s) for s in [s for s in e.input_shapes if s][-2:])
+            shapes = [list(s) for s in e.input_shapes if s]  # mm(A, B[, out]), addmm(bias, A, B[, out])
+            a, bb = shapes[:2] if e.key in ("aten::mm", "aten::bmm") else shapes[1:3]
             gemm.setdefault(f"{a}@{bb}", [a, bb, 0])[2] += e.count / n_steps
         else:
             other_ms += ms
@@ -117,15 +121,33 @@ def profile_torch(b, blocks: list[dict], device: str = "cpu") -> dict:
             "top_ops": sorted(top.items(), key=lambda kv: -kv[1])[:10]}
 
 
+TORCH_MODES = ("eager", "compile", "func")
+OWN_FLOOR = ("eager", "func")  # modes whose own matmuls are replayed (compile runs eager's graph's)
+
+
 def torch_worker(args) -> dict:
+    """Torch's modes in one process, block after block in turn (A B C A B C ...), each profiled
+    mode's own matmuls replayed alone between rounds, so every ratio is taken side by side."""
     import torch
 
-    b, blocks = _setup("torch", "eager", args.batch_size, args.steps, args.block, args.device)
-    warm = max(1, len(blocks) // 5)
-    step_ms = _time(b, blocks, warm)
-    out = profile_torch(b, blocks[warm:2 * warm], args.device)  # already warm: the same blocks again
-    return {"step_ms": step_ms, **out, "threads": torch.get_num_threads(),
-            "floor_ms": _torch_floor(torch, out["gemm_calls"], args.device)}
+    runs = {m: _setup("torch", m, args.batch_size, args.steps, args.block, args.device) for m in TORCH_MODES}
+    warm = max(1, len(runs["eager"][1]) // 5)
+    for b, blocks in runs.values():
+        for blk in blocks[:warm]:
+            b.train(blk)  # compiles
+    prof = {m: profile_torch(runs[m][0], runs[m][1][warm:warm + 1], args.device) for m in OWN_FLOOR}
+    times: dict[str, list[float]] = {k: [] for k in (*TORCH_MODES, *(f"{m}_floor" for m in OWN_FLOOR))}
+    for i in range(warm + 1, len(runs["eager"][1])):
+        for m, (b, blocks) in runs.items():
+            t0 = time.perf_counter()
+            b.train(blocks[i])
+            times[m].append(1000 * (time.perf_counter() - t0) / len(blocks[i]["z_g"]))
+        for m in OWN_FLOOR:
+            times[f"{m}_floor"].append(_torch_floor(torch, prof[m]["gemm_calls"], args.device, reps=5))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    return {"step_ms": med, "min_ms": {k: min(v) for k, v in times.items()}, "rounds": len(times["eager"]),
+            "profiles": prof, "threads": torch.get_num_threads(),
+            "floor_ratio": {m: med[m] / med[f"{m}_floor"] for m in OWN_FLOOR}}
 
 
 def _operands(shapes: list[tuple], rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -133,7 +155,7 @@ def _operands(shapes: list[tuple], rng: np.random.Generator) -> list[tuple[np.nd
     return [(rng.standard_normal(a).astype(np.float32), rng.standard_normal(b).astype(np.float32)) for a, b in shapes]
 
 
-def _torch_floor(torch, calls: list, device: str) -> float:
+def _torch_floor(torch, calls: list, device: str, reps: int = 50) -> float:
     dev = "cuda" if device == "gpu" else "cpu"
     shapes = [(a, b) for a, b, count in calls for _ in range(round(count))]
     ops = [(torch.from_numpy(a).to(dev), torch.from_numpy(b).to(dev))
@@ -144,7 +166,7 @@ def _torch_floor(torch, calls: list, device: str) -> float:
             out = torch.mm(a, b)
         float(out[0, 0])  # waits for the device
 
-    return _median_ms(run)
+    return _median_ms(run, reps)
 
 
 def _jaxpr_dots(jaxpr, out: dict, times: float) -> None:
@@ -212,24 +234,24 @@ def _run(worker: str, args) -> dict:
 
 def report(t: dict, j: dict, batch: int) -> str:
     flops = step_flops(ARCHS["mlp"], WGAN_GP, batch) / 1e9
-    pct = lambda ms: f"{100 * ms / t['profiled_ms']:.0f}%"  # noqa: E731
-    n_calls = sum(c for _, _, c in t["gemm_calls"])
-    rows = [
-        ("torch eager, unprofiled", t["step_ms"], ""),
-        ("torch eager, profiled", t["profiled_ms"], "100%"),
-        ("- matmuls (aten::mm/addmm self time)", t["gemm_ms"], pct(t["gemm_ms"])),
-        ("- other aten ops", t["other_aten_ms"], pct(t["other_aten_ms"])),
-        ("- outside aten ops (Python, autograd engine, optimizer loop)", t["outside_ops_ms"], pct(t["outside_ops_ms"])),
-        (f"its matmuls alone, torch.mm (same shapes, {t['threads']} threads)", t["floor_ms"], ""),
-        (f"jax's own {j['n_dots']} dots alone ({j['dot_gflop']:.3f} GFLOP), one XLA executable", j["floor_ms"], ""),
-        ("jax jit", j["jit_step_ms"], ""),
-        ("jax scan", j["scan_step_ms"], ""),
-    ]
-    return (f"MLP WGAN-GP, batch {batch}: {flops:.3f} GFLOP per step analytically, "
-            f"{t['gemm_gflop']:.3f} GFLOP in the {n_calls:.0f} matmuls the profiler saw per step\n\n"
-            + tables.markdown(("what", "ms/step", "share"), rows)
-            + "\ntop aten ops by self time (ms/step): "
-            + ", ".join(f"{k.removeprefix('aten::')} {tables.cell(v)}" for k, v in t["top_ops"]))
+    ms = t["step_ms"]
+    rows = []
+    for m in TORCH_MODES:
+        pr = t["profiles"].get(m)
+        floor = (f"{tables.cell(ms[m + '_floor'])} ({sum(c for _, _, c in pr['gemm_calls']):.0f} matmuls, "
+                 f"{pr['gemm_gflop']:.3f} GFLOP)") if pr else ""
+        rows.append((f"torch {m}", ms[m], floor, t["floor_ratio"].get(m, "")))
+    rows += [("jax jit", j["jit_step_ms"], f"{tables.cell(j['floor_ms'])} ({j['n_dots']} dots, "
+              f"{j['dot_gflop']:.3f} GFLOP, one XLA executable)", j["jit_step_ms"] / j["floor_ms"]),
+             ("jax scan", j["scan_step_ms"], "", j["scan_step_ms"] / j["floor_ms"])]
+    splits = [(f"torch {m}, profiled", p["profiled_ms"], p["gemm_ms"], p["other_aten_ms"], p["outside_ops_ms"])
+              for m, p in t["profiles"].items()]
+    return (f"MLP WGAN-GP, batch {batch}: {flops:.3f} GFLOP per step analytically; torch's modes interleaved "
+            f"over {t['rounds']} rounds, {t['threads']} threads\n\n"
+            + tables.markdown(("mode", "ms/step (median)", "its own matmuls alone, ms/step", "step / own floor"), rows)
+            + "\nWhere a torch step's time goes under torch.profiler (ms/step): inside matmuls, other aten ops, "
+            "outside aten ops (Python, the autograd engine, inductor's fused kernels)\n\n"
+            + tables.markdown(("run", "profiled", "matmuls", "other aten", "outside aten"), splits))
 
 
 def main(argv: list[str] | None = None) -> int:
