@@ -4,6 +4,7 @@ inputs whose answer is known, and the run's instruments (weight snapshots, the o
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,9 @@ from bench.analysis import horizon, seeds
 from bench.core.files import save_arrays
 from bench.core.nets import ARCHS, init_weights, nudged, param_shapes
 from bench.run.plan import Plan
+from bench.run.rundir import SUBDIRS
 from bench.run.runner import execute
+from bench.tools import runs
 
 
 def curve(dist: list[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -112,3 +115,15 @@ def test_a_run_cut_short_scores_its_last_evaluation_not_nothing():
     q = quality({("torch", "eager"): [1.0, 1.0]})
     q = q[~((q["seed"] == 1) & (q["step"] == 100))]  # seed 1 stopped at step 50, where it scored 2.0
     assert sorted(seeds.finals(q)["value"]) == [1.0, 2.0]
+
+
+def test_a_study_resumes_a_run_a_budget_cut_short_but_not_a_finished_one(tmp_path):
+    for sub in SUBDIRS:
+        (tmp_path / sub).mkdir()
+    (tmp_path / "env.json").write_text(json.dumps({"complete": True}))
+    (tmp_path / "timings.csv").write_text("backend,mode,status\ntorch,eager,ok\njax,scan,skipped\n")
+    assert not runs.complete(tmp_path)  # the skipped task still has to run
+    (tmp_path / "timings.csv").write_text("backend,mode,status\ntorch,eager,ok\njax,scan,failed\n")
+    assert runs.complete(tmp_path)  # a failure is a result; --resume is the user's call
+    (tmp_path / "env.json").write_text(json.dumps({"complete": False}))
+    assert not runs.complete(tmp_path)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import backends
 from bench.core.files import read_text
-from bench.run.rundir import is_run_dir
+from bench.run.rundir import is_run_dir, read_rows
 
 
 def available(names: list[str]) -> list[str]:
@@ -27,7 +27,10 @@ def available(names: list[str]) -> list[str]:
 
 
 def complete(run_dir: Path) -> bool:
-    return is_run_dir(run_dir) and json.loads(read_text(run_dir / "env.json")).get("complete", False)
+    """Every task has its row, and none was left out by a budget (a failed one stays failed)."""
+    if not is_run_dir(run_dir) or not json.loads(read_text(run_dir / "env.json")).get("complete", False):
+        return False
+    return all(r["status"] != "skipped" for r in read_rows(run_dir / "timings.csv"))
 
 
 def run_or_resume(args: list[str], run_dir: Path, deadline: float | None = None) -> bool:
