@@ -37,8 +37,17 @@ REGISTRY: dict[str, BackendEntry] = {
             ("func", "each generator iteration (critic updates, penalty, generator update) one "
                      "fullgraph graph: torch.func + hand-written in-place updates; the block loop "
                      "eager on a CPU, one CUDA graph per block on a GPU"))),
-        BackendEntry("tf", "backends.tf_backend", "tensorflow", ("eager", "graph", "xla"), ("graph", "xla")),
-        BackendEntry("jax", "backends.jax_backend", "jax", ("jit", "scan"), ("jit", "scan")),
+        BackendEntry("tf", "backends.tf_backend", "tensorflow", ("eager", "graph", "xla"), ("graph", "xla"), (
+            ("eager", "nothing compiled: every op dispatched from Python; the spec's updates written on "
+                      "tf.Variables"),
+            ("graph", "a whole block of generator iterations (tf.range loops) one tf.function, traced once "
+                      "per setup; the same hand-written updates"),
+            ("xla", "that tf.function compiled by XLA (jit_compile=True), once per block shape"))),
+        BackendEntry("jax", "backends.jax_backend", "jax", ("jit", "scan"), ("jit", "scan"), (
+            ("jit", "one jax.jit executable per critic update and one per generator update, called from a "
+                    "Python loop; optax transforms for the spec's updates"),
+            ("scan", "a whole block (K generator iterations, each a lax.scan over its critic updates) one "
+                     "jax.jit executable"))),
     )
 }
 
