@@ -48,6 +48,16 @@ def _save(fig: plt.Figure, path: Path) -> None:
     plt.close(fig)
 
 
+def _finish(fig: plt.Figure, axes, path: Path, title: str, xlabel: str = "step") -> None:
+    """The line plots' common end: axis labels, grid, the legend in the first panel, title, save."""
+    for ax in axes:
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    _save(fig, path)
+
+
 def _is_2d(samples: np.ndarray) -> bool:
     """Points in the plane, not images (whose last axis is a row of pixels or all of them)."""
     return samples.shape[-1] == 2
@@ -134,12 +144,7 @@ def loss_curves(curves: dict[str, pd.DataFrame], path: Path, title: str) -> None
             ax.plot(df["step"], df["d_real"], color=col[label], lw=_width(i), label=f"{label} real")
             ax.plot(df["step"], df["d_fake"], color=col[label], lw=_width(i), ls="--", label=f"{label} fake")
             ax.set_title("mean critic value: real (solid), fake (dashed)", fontsize=9)
-    for ax in axes[0]:
-        ax.set_xlabel("step", fontsize=8)
-        ax.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize=7)
-    fig.suptitle(title, fontsize=10)
-    _save(fig, path)
+    _finish(fig, axes[0], path, title)
 
 
 def quality_curves(curves: dict[str, pd.DataFrame], path: Path, title: str) -> None:
@@ -153,11 +158,7 @@ def quality_curves(curves: dict[str, pd.DataFrame], path: Path, title: str) -> N
             d = df[df["metric"] == metric].sort_values("wall_s")
             ax.plot(d["wall_s"], d["value"], marker="o", ms=3, color=col[label], lw=_width(i), label=label)
         ax.set_title(metric, fontsize=9)
-        ax.set_xlabel("training seconds", fontsize=8)
-        ax.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize=7)
-    fig.suptitle(title, fontsize=10)
-    _save(fig, path)
+    _finish(fig, axes[0], path, title, "training seconds")
 
 
 def step_times(rows: pd.DataFrame, path: Path, title: str) -> None:
@@ -231,11 +232,7 @@ def horizon_curves(curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], 
             ax.axhline(th, color="grey", ls=":", lw=0.8)
         ax.set_yscale("log")
         ax.set_title(f"{q}: relative distance from float64", fontsize=9)
-        ax.set_xlabel("step", fontsize=8)
-        ax.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize=7)
-    fig.suptitle(title, fontsize=10)
-    _save(fig, path)
+    _finish(fig, axes[0], path, title)
 
 
 def seed_curves(curves: dict[str, pd.DataFrame], path: Path, title: str) -> None:
@@ -251,8 +248,4 @@ def seed_curves(curves: dict[str, pd.DataFrame], path: Path, title: str) -> None
             ax.plot(g.mean().index, g.mean(), color=col[label], lw=_width(i), label=f"{label} ({seeds} seeds)")
             ax.fill_between(g.min().index, g.min(), g.max(), color=col[label], alpha=0.12)
         ax.set_title(metric, fontsize=9)
-        ax.set_xlabel("step", fontsize=8)
-        ax.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize=7)
-    fig.suptitle(title, fontsize=10)
-    _save(fig, path)
+    _finish(fig, axes[0], path, title)
