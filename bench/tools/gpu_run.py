@@ -138,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     _log(f"{len(plan.specs)} setups x {len(plan.runs)} modes, budget {budget:.0f} s, into {out}")
     code = runner.execute(plan)  # 1 when a row is not ok: unavailable and skipped ones count
     dest = Path(os.environ["OUT"]) if os.environ.get("OUT") else out.parent
+    dest.mkdir(parents=True, exist_ok=True)  # the device tool makes $OUT; a dry run here may name a new one
     archive = pack(out, name, dest)
     if (out / "summary.md").exists() and dest != out.parent:
         shutil.copy2(out / "summary.md", dest / "summary.md")
