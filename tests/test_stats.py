@@ -107,3 +107,13 @@ def test_one_seed_a_side_is_undecided_without_an_interval():
     assert d.value == pytest.approx(-1.5) and not d.known
     assert stats.equivalence(d, 10.0).startswith("undecided: no interval")
     assert np.isnan(stats.mean_difference([np.nan], [1.0]).value)
+
+
+def test_pairing_by_seed_cancels_the_variation_between_seeds():
+    seeds = np.array([10.0, 20.0, 30.0, 40.0, 50.0, 60.0])  # what a seed's init and stream decide
+    a, b = seeds + 0.1, seeds - 0.1  # two backends 0.2 apart on every seed
+    unpaired, paired = stats.mean_difference(a, b), stats.mean_difference(a, b, paired=True)
+    assert unpaired.value == pytest.approx(0.2) and paired.value == pytest.approx(0.2)
+    assert stats.equivalence(unpaired, 1.0) == "undecided"  # the seeds' spread swamps it
+    assert paired.lo == pytest.approx(0.2) and paired.hi == pytest.approx(0.2)
+    assert stats.equivalence(paired, 1.0) == "equivalent" and stats.equivalence(paired, 0.1) == "different"

@@ -2,9 +2,12 @@
 
 One seed per backend cannot tell "trains as well" from luck. With several seeds of each
 (backend, mode), every metric's difference of means between every pair gets a bootstrap 95%
-interval (bench.analysis.stats.mean_difference) and a verdict against an equivalence margin,
-MARGIN of the pair's mean: equivalent (the interval within +-margin), different (wholly
-outside it) or undecided at this number of seeds.
+interval (bench.analysis.stats.mean_difference), paired by seed: a seed fixes the init and
+the input stream in every backend, so over the seeds both ran the per-seed differences are
+resampled and the variation between seeds (far larger than between backends) cancels out.
+The verdict reads the interval against an equivalence margin, MARGIN of the pair's mean:
+equivalent (the interval within +-margin), different (wholly outside it) or undecided at
+this number of seeds.
 """
 
 from __future__ import annotations
@@ -39,12 +42,13 @@ def pairs(final: pd.DataFrame, margin: float = MARGIN) -> list[dict]:
     """One row per (metric, pair of runs): means, seeds, difference with interval, margin, verdict."""
     rows = []
     for metric, g in final.groupby("metric", sort=False):
-        values = {run: v["value"].to_numpy() for run, v in g.groupby("run", sort=False)}
+        values = {run: v.set_index("seed")["value"] for run, v in g.groupby("run", sort=False)}
         for a, b in combinations(values, 2):
-            d = stats.mean_difference(values[a], values[b])
-            m = margin * abs(values[a].mean() + values[b].mean()) / 2
-            rows.append({"metric": metric, "a": a, "b": b, "mean_a": values[a].mean(), "mean_b": values[b].mean(),
-                         "seeds": f"{len(values[a])}/{len(values[b])}", "a_minus_b": d.value, "lo": d.lo,
+            both = values[a].index.intersection(values[b].index)  # the seeds both ran: paired
+            d = stats.mean_difference(values[a][both].to_numpy(), values[b][both].to_numpy(), paired=True)
+            m = margin * abs(values[a][both].mean() + values[b][both].mean()) / 2
+            rows.append({"metric": metric, "a": a, "b": b, "mean_a": values[a][both].mean(),
+                         "mean_b": values[b][both].mean(), "seeds": len(both), "a_minus_b": d.value, "lo": d.lo,
                          "hi": d.hi, "margin": m, "verdict": stats.equivalence(d, m)})
     return rows
 

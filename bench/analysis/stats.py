@@ -135,11 +135,20 @@ def verdict(r: Interval, slower: str = "slower", faster: str = "faster") -> str:
     return slower if r.lo > 1 else faster
 
 
-def mean_difference(a: Sequence[float], b: Sequence[float], level: float = LEVEL, draws: int = DRAWS,
-                    seed: int = SEED) -> Interval:
-    """mean(a) - mean(b) for two independent samples (one value per seed, say), with a bootstrap
-    interval that resamples each side on its own. No interval from fewer than two values a side."""
+def mean_difference(a: Sequence[float], b: Sequence[float], paired: bool = False, level: float = LEVEL,
+                    draws: int = DRAWS, seed: int = SEED) -> Interval:
+    """mean(a) - mean(b), with a bootstrap interval. Independent samples: each side resampled on
+    its own. paired: a[i] and b[i] share what varies between pairs (a seed's init and input
+    stream), so the per-pair differences are resampled and that variation cancels out. No
+    interval from fewer than two values a side (pairs)."""
     x, y = (np.asarray(v, dtype=np.float64) for v in (a, b))
+    if paired:
+        ok = np.isfinite(x) & np.isfinite(y)
+        d = x[ok] - y[ok]
+        if d.size < 2:
+            return Interval(float(d.mean()) if d.size else float("nan"), float("nan"), float("nan"))
+        boot = d[np.random.default_rng(seed).integers(d.size, size=(draws, d.size))].mean(axis=1)
+        return _interval(float(d.mean()), boot, level)
     x, y = x[np.isfinite(x)], y[np.isfinite(y)]
     if not x.size or not y.size:
         return Interval(float("nan"), float("nan"), float("nan"))
