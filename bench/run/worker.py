@@ -141,12 +141,15 @@ def run(job: dict) -> dict:
             evals["step"].append(done)  # training seconds so far; the sampling itself is not counted
             evals["wall_s"].append(wall0 + sum(t.seconds for t in times))
             evals["samples"].append(draw(eval_z))
-        if spec.snapshot_every and done % spec.snapshot_every == 0:  # the weights alone, one file a step
-            weights, snaps = backend.export(), out_dir / f"{tag}.snapshots"
+        snapshot = spec.snapshot_every and done % spec.snapshot_every == 0
+        checkpoint = ckpt and spec.checkpoint_every and done % spec.checkpoint_every == 0
+        now = backend.export() if snapshot or checkpoint else {}  # once, when both fall on this step
+        if snapshot:  # the weights alone, one file a step
+            snaps = out_dir / f"{tag}.snapshots"
             snaps.mkdir(exist_ok=True)
-            save_arrays(snaps / f"{done:07d}.npz", {k: weights[k] for k in param_shapes(arch)})
-        if ckpt and spec.checkpoint_every and done % spec.checkpoint_every == 0:
-            save_checkpoint(ckpt, backend.export(), done, metrics, evals)
+            save_arrays(snaps / f"{done:07d}.npz", {k: now[k] for k in param_shapes(arch)})
+        if checkpoint:
+            save_checkpoint(ckpt, now, done, metrics, evals)
         _emit(step=done, of=spec.steps, ms=times[-1].ms_per_step, d_loss=float(m["d_loss"][-1]))
 
     gpu_mb = backend.peak_memory_mb()  # the allocator's peak on a GPU, read before the probe below

@@ -151,14 +151,20 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         p.error(f"--budget: {e}")
     study = "seeds" if args.seeds is not None else "horizon" if args.horizon else "evidence"
+    known = {"seeds": seeds.SETUPS, "horizon": horizon.SETUPS}.get(study, ())
+    picked = [s for s in args.setups.split(",") if s]
+    unknown = [s for s in picked if s not in {k.name for k in known}]
+    if unknown:
+        p.error(f"--setups: unknown {', '.join(unknown)}; choose from {', '.join(k.name for k in known) or 'none'} "
+                f"(--setups is for --seeds and --horizon)")
+    chosen = [k for k in known if not picked or k.name in picked]
     out = (args.out or default_results() / f"{study}-{time.strftime('%Y%m%d-%H%M%S')}").expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
-    picked = [s for s in args.setups.split(",") if s]
     names = available([b for b in args.backends.split(",") if b])
     if args.seeds is not None:
-        return seeds.main(args.seeds, names, out, args.steps, picked, args.device, deadline)
+        return seeds.main(args.seeds, names, out, args.steps, chosen, args.device, deadline)
     if args.horizon:
-        return horizon.main(out, args.steps, picked, args.all_modes, args.device, deadline)
+        return horizon.main(out, args.steps, chosen, args.all_modes, args.device, deadline)
     return goals(args, [(n, backends.entry(n).default_modes[0]) for n in names], out)
 
 

@@ -99,12 +99,8 @@ def summarize(setup: Setup, ts: list[horizon.Trace], steps: int) -> tuple[list[d
     return rows, head + tables.markdown_dicts(table)
 
 
-def main(out: Path, steps: int | None, setups: list[str], all_modes: bool, device: str,
+def main(out: Path, steps: int | None, chosen: list[Setup], all_modes: bool, device: str,
          deadline: float | None) -> int:
-    chosen = [s for s in SETUPS if not setups or s.name in setups]
-    if setups and len(chosen) != len(setups):
-        known = ", ".join(s.name for s in SETUPS)
-        raise SystemExit(f"evidence --horizon: unknown setup in {','.join(setups)}; choose from {known}")
     runs = ALL_MODES if all_modes else RUNS
     rows, curves, sections, done = [], [], [], True
     for setup in chosen:

@@ -57,12 +57,8 @@ def section(setup: Setup, run_dir: Path, steps: int) -> tuple[list[dict], str]:
                   + tables.markdown_dicts(seeds.by_pair(rows)))
 
 
-def main(n_seeds: int, backends: list[str], out: Path, steps: int | None, setups: list[str], device: str,
+def main(n_seeds: int, backends: list[str], out: Path, steps: int | None, chosen: list[Setup], device: str,
          deadline: float | None) -> int:
-    chosen = [s for s in SETUPS if not setups or s.name in setups]
-    if setups and len(chosen) != len(setups):
-        raise SystemExit(f"evidence --seeds: unknown setup in {','.join(setups)}; "
-                         f"choose from {', '.join(s.name for s in SETUPS)}")
     rows, sections, done = [], [], True
     for setup in chosen:
         n = steps or setup.steps
