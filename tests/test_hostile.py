@@ -265,11 +265,13 @@ def test_a_second_process_on_a_run_directory_is_refused(tmp_path, fakes, capsys)
 def test_a_closed_terminal_stops_the_run_like_sigterm(tmp_path):
     """SIGHUP (the terminal went away) is closed like SIGTERM (tested in test_reliability):
     env.json says so, exit 129, and --resume finishes the run from its checkpoint."""
+    steps = 60
     out = tmp_path / "run"
-    p = plan(out, [("fake", "slow")], steps=20, checkpoint_every=4)
+    # Long enough that a test process starved by a loaded machine still signals a running task.
+    p = plan(out, [("fake", "slow")], steps=steps, checkpoint_every=4)
     proc = _driver(tmp_path, p, "fresh")
     for line in proc.stderr:  # the slow task past its first checkpoint
-        if line.startswith("fake-slow") and int(line.split("/20")[0].split()[-1]) >= 6:
+        if line.startswith("fake-slow") and int(line.split(f"/{steps}")[0].split()[-1]) >= 6:
             break
     proc.send_signal(signal.SIGHUP)
     assert proc.wait(timeout=60) == 128 + signal.SIGHUP
@@ -277,7 +279,7 @@ def test_a_closed_terminal_stops_the_run_like_sigterm(tmp_path):
     assert env["interrupted"] == "SIGHUP" and not env["complete"]
     resumed = _driver(tmp_path, p, "resume")
     assert resumed.wait(timeout=120) == 0, resumed.stderr.read()
-    assert pd.read_csv(out / "losses.csv")["step"].tolist() == list(range(20))
+    assert pd.read_csv(out / "losses.csv")["step"].tolist() == list(range(steps))
 
 
 def test_resume_runs_a_task_again_whose_outputs_were_deleted(tmp_path, fakes):
