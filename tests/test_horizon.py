@@ -109,6 +109,9 @@ def test_the_seed_study_compares_final_scores_of_every_pair():
     assert rows["torch-eager", "tf-graph"]["a_minus_b"] == pytest.approx(-1.0)
     assert rows["torch-eager", "tf-graph"]["margin"] == pytest.approx(0.15)
     assert seeds.by_pair(list(rows.values()))[0]["w1"].endswith("equivalent")
+    one_seed = seeds.pairs(final[final["seed"] == 0])  # no interval from one value a side: undecided
+    assert seeds.tally([*rows.values(), *one_seed]) == \
+        "6 verdicts over 3 pairs and 1 metrics: 1 equivalent, 3 undecided, 2 different"
 
 
 def test_a_run_cut_short_scores_its_last_evaluation_not_nothing():
@@ -125,5 +128,6 @@ def test_a_study_resumes_a_run_a_budget_cut_short_but_not_a_finished_one(tmp_pat
     assert not runs.complete(tmp_path)  # the skipped task still has to run
     (tmp_path / "timings.csv").write_text("backend,mode,status\ntorch,eager,ok\njax,scan,failed\n")
     assert runs.complete(tmp_path)  # a failure is a result; --resume is the user's call
-    (tmp_path / "env.json").write_text(json.dumps({"complete": False}))
+    (tmp_path / "env.json").write_text(json.dumps({"complete": False, "tasks_s": 90.0}))
     assert not runs.complete(tmp_path)
+    assert runs.task_minutes(tmp_path) == 1.5 and runs.task_minutes(tmp_path / "not-yet") == 0.0

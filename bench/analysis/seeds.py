@@ -60,3 +60,11 @@ def by_pair(rows: list[dict]) -> list[dict]:
         cell = f"{tables.cell(r['a_minus_b'])} [{tables.cell(r['lo'])}, {tables.cell(r['hi'])}] {r['verdict']}"
         out.setdefault((r["a"], r["b"]), {"a": r["a"], "b": r["b"]})[r["metric"]] = cell
     return list(out.values())
+
+
+def tally(rows: list[dict]) -> str:
+    """'N verdicts over P pairs and M metrics: a equivalent, b undecided, c different'."""
+    counts = {v: sum(r["verdict"].startswith(v) for r in rows) for v in ("equivalent", "undecided", "different")}
+    n_pairs, n_metrics = len({(r["a"], r["b"]) for r in rows}), len({r["metric"] for r in rows})
+    return (f"{len(rows)} verdicts over {n_pairs} pairs and {n_metrics} metrics: "
+            + ", ".join(f"{n} {v}" for v, n in counts.items()))

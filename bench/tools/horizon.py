@@ -26,7 +26,7 @@ import pandas as pd
 
 from bench.analysis import horizon, plots, tables
 from bench.core.files import write_atomic
-from bench.tools.runs import complete, run_or_resume
+from bench.tools.runs import complete, run_or_resume, task_minutes
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def traces(setup_dir: Path, runs: dict) -> list[horizon.Trace]:
     return sorted(found, key=lambda t: t.label != _label(*BASELINE))
 
 
-def summarize(setup: Setup, ts: list[horizon.Trace], steps: int) -> tuple[list[dict], str]:
+def summarize(setup: Setup, ts: list[horizon.Trace], steps: int, minutes: float) -> tuple[list[dict], str]:
     """The crossing rows of horizon.csv and the setup's Markdown section."""
     base = next((t for t in ts if t.label == _label(*BASELINE)), None)
     rows, table = [], []
@@ -94,8 +94,9 @@ def summarize(setup: Setup, ts: list[horizon.Trace], steps: int) -> tuple[list[d
         verdict = "" if base is None or t is base else horizon.verdict(t, base, steps)
         table.append({"run": t.label, **{f"{q} {th:.0e}": "-" if s is None else s for (q, th), s in cross.items()},
                       "verdict": verdict})
-    head = (f"### {setup.name}, batch {BATCH}, {steps} steps\n\nFirst step at which the distance from the "
-            "float64 run reaches each threshold ('-': not within the run).\n\n")
+    head = (f"### {setup.name}, batch {BATCH}, {steps} steps\n\n{minutes:.0f} minutes of training on this machine "
+            "(its runs' env.json tasks_s). First step at which the distance from the float64 run reaches each "
+            "threshold ('-': not within the run).\n\n")
     return rows, head + tables.markdown_dicts(table)
 
 
@@ -110,7 +111,7 @@ def main(out: Path, steps: int | None, chosen: list[Setup], all_modes: bool, dev
             sections.append(f"### {setup.name}\n\nnot measured yet: its float64 reference has not finished.")
             continue
         ts = traces(out / setup.name, runs)
-        r, text = summarize(setup, ts, n)
+        r, text = summarize(setup, ts, n, sum(task_minutes(out / setup.name / name) for name in runs))
         rows += r
         sections.append(text)
         curves += [pd.DataFrame({"setup": setup.name, "run": t.label, "quantity": q, "step": c[0], "distance": c[1]})

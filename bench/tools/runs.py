@@ -33,6 +33,12 @@ def complete(run_dir: Path) -> bool:
     return all(r["status"] != "skipped" for r in read_rows(run_dir / "timings.csv"))
 
 
+def task_minutes(run_dir: Path) -> float:
+    """Minutes the run's tasks took over every call (env.json tasks_s); 0 where it has not started."""
+    env = run_dir / "env.json"
+    return json.loads(read_text(env)).get("tasks_s", 0.0) / 60 if env.is_file() else 0.0
+
+
 def run_or_resume(args: list[str], run_dir: Path, deadline: float | None = None) -> bool:
     """`python -m bench run ARGS --out RUN_DIR`, or `--resume RUN_DIR` where an earlier call was cut
     short (its checkpoints and finished rows are kept), or nothing where it is complete. With a

@@ -19,7 +19,7 @@ import pandas as pd
 
 from bench.analysis import plots, seeds, tables
 from bench.core.files import write_atomic
-from bench.tools.runs import run_or_resume
+from bench.tools.runs import run_or_resume, task_minutes
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,8 @@ def section(setup: Setup, run_dir: Path, steps: int) -> tuple[list[dict], str]:
     q = pd.read_csv(run_dir / "quality.csv") if (run_dir / "quality.csv").exists() else pd.DataFrame()
     final = seeds.finals(q)
     rows = [{"setup": setup.name, **r} for r in seeds.pairs(final)]
-    head = f"### {setup.name}, {steps} steps ({' '.join(setup.args)})\n\n"
+    head = (f"### {setup.name}, {steps} steps ({' '.join(setup.args)})\n\n"
+            f"{task_minutes(run_dir):.0f} minutes of training and scoring on this machine (env.json tasks_s).\n\n")
     if final.empty:
         return rows, head + "not measured yet: no run has finished."
     per_run: dict[str, dict] = {}
@@ -53,7 +54,8 @@ def section(setup: Setup, run_dir: Path, steps: int) -> tuple[list[dict], str]:
     return rows, (head + "Final scores, mean ± standard deviation over seeds:\n\n"
                   + tables.markdown_dicts(list(per_run.values()))
                   + f"\n\nEvery pair: difference of means a - b [bootstrap 95% interval] and the verdict "
-                  f"against the margin, {seeds.MARGIN:.0%} of the pair's mean (seeds.csv has the margins):\n\n"
+                  f"against the margin, {seeds.MARGIN:.0%} of the pair's mean (seeds.csv has the margins). "
+                  f"{seeds.tally(rows)}:\n\n"
                   + tables.markdown_dicts(seeds.by_pair(rows)))
 
 
