@@ -464,7 +464,8 @@ def parity_answer(losses: pd.DataFrame) -> list[str]:
     return [f"Parity with torch eager: every row's losses agree within {PARITY_TOL:g} relative for the first "
             f"{int(agree['steps within tol'])} steps (least: {agree['backend']} {agree['mode']}); over all "
             f"{int(w['steps'])} steps the largest difference is {w['backend']} {w['mode']}'s {w['variable'][:-4]}, "
-            f"{w['value']:.2g} relative (float32 rounding differences grow as training goes on)."]
+            f"{w['value']:.2g} relative (float32 rounding grows as a GAN trains: past a few hundred steps the runs "
+            "are different trajectories, so compare their quality; `evidence --horizon` measures when they part)."]
 
 
 def quality_answer(quality: pd.DataFrame) -> list[str]:
