@@ -48,9 +48,20 @@ def test_a_run_that_leaves_the_rounding_baseline_early_is_named_with_quantity_st
     base = trace("baseline", [1e-5, 2e-4, 2e-3, 2e-2, 0.2, 0.2, 0.2, 0.2], [0.0] * 8)
     same = trace("same", [1e-6, 1e-5, 2e-4, 2e-3, 2e-2, 0.2, 0.2, 0.2], [0.0] * 8)  # one step later: fine
     early = trace("early", [1e-5, 2e-4, 2e-3, 2e-2, 0.2, 0.2, 0.2, 0.2], [0.0, 2e-4, 0.0, 0, 0, 0, 0, 0])
-    assert horizon.verdict(same, base, 8) == "tracks the rounding baseline"
-    assert horizon.leaves(early, base, 8) == ["weights reaches 1e-04 at step 1 (baseline: not within 8)"]
-    assert horizon.verdict(early, base, 8).startswith("leaves the baseline early: weights reaches 1e-04 at step 1")
+    assert horizon.verdict(same, [base], 8) == "tracks the rounding baseline"
+    assert horizon.leaves(early, [base], 8) == ["weights reaches 1e-04 at step 1 (baseline: not within 8)"]
+    assert horizon.verdict(early, [base], 8).startswith("leaves the baseline early: weights reaches 1e-04 at step 1")
+
+
+def test_a_run_is_judged_against_the_earliest_of_several_rounding_only_runs():
+    """One baseline run can meet a discrete event (a kink crossed, a noise-sized gradient made a
+    full step) early and another late: the earliest crossing of any of them is the bar."""
+    late = trace("late", [1e-6] * 8, [0.0] * 8)
+    soon = trace("soon", [1e-6] * 8, [0.0, 2e-4, 2e-4, 0, 0, 0, 0, 0])
+    early = trace("early", [1e-6] * 8, [0.0, 2e-4, 0.0, 0, 0, 0, 0, 0])
+    assert horizon.leaves(early, [late], 8) == ["weights reaches 1e-04 at step 1 (baseline: not within 8)"]
+    assert horizon.verdict(early, [late, soon], 8) == "tracks the rounding baseline"
+    assert horizon.verdict(early, [soon, late], 8) == "tracks the rounding baseline"
 
 
 def test_weight_distance_is_relative_over_both_nets(tmp_path):

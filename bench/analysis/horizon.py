@@ -11,14 +11,18 @@ distances from the reference, per step:
   weights  ||theta - theta_ref|| / ||theta_ref|| over every parameter of both nets, at the
            steps the runs saved their weights (--snapshot-every)
 
-and the step at which each first reaches 1e-4, 1e-3, 1e-2 and 1e-1. A float32 torch run
-whose initial weights were moved one ulp is the rounding-only baseline: a run that crosses a
-threshold more than EARLY times sooner than it leaves the baseline early; the verdict names
-the quantity, threshold and steps.
+and the step at which each first reaches 1e-4, 1e-3, 1e-2 and 1e-1. The rounding-only
+baseline is a set of runs that differ from the reference by rounding alone: the reference's
+own code in float32, as is and with its initial weights moved one or two ulps. Rounding
+reaches a threshold sooner in one such run than in another (a ReLU's kink crossed one way
+or the other, an adaptive optimizer turning a noise-sized gradient into a full step), so a
+run is judged against the earliest of them: one that crosses a threshold more than EARLY
+times sooner leaves the baseline early; the verdict names the quantity, threshold and steps.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,19 +100,19 @@ def crossings(t: Trace) -> dict[tuple[str, float], int | None]:
     return {(q, th): crossing(*t.curves[q], th) for q in QUANTITIES for th in THRESHOLDS}
 
 
-def leaves(run: Trace, baseline: Trace, horizon: int) -> list[str]:
-    """Where run crosses a threshold more than EARLY times sooner than the baseline does (a
-    threshold the baseline never reaches counts as reached just after horizon), soonest first."""
+def leaves(run: Trace, baselines: Sequence[Trace], horizon: int) -> list[str]:
+    """Where run crosses a threshold more than EARLY times sooner than the earliest baseline run
+    does (a threshold no baseline reaches counts as reached just after horizon), soonest first."""
     out = []
-    mine, base = crossings(run), crossings(baseline)
+    mine, base = crossings(run), [crossings(b) for b in baselines]
     for (q, th), step in mine.items():
-        b = base[(q, th)]
+        b = min((c[(q, th)] for c in base if c[(q, th)] is not None), default=None)
         if step is not None and EARLY * step < (b if b is not None else horizon + 1):
             out.append((step, f"{q} reaches {th:.0e} at step {step} (baseline: "
                               f"{b if b is not None else f'not within {horizon}'})"))
     return [text for _, text in sorted(out)]
 
 
-def verdict(run: Trace, baseline: Trace, horizon: int) -> str:
-    early = leaves(run, baseline, horizon)
+def verdict(run: Trace, baselines: Sequence[Trace], horizon: int) -> str:
+    early = leaves(run, baselines, horizon)
     return f"leaves the baseline early: {'; '.join(early)}" if early else "tracks the rounding baseline"

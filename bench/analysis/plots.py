@@ -215,18 +215,20 @@ def critic_histograms(weights: dict[str, np.ndarray], clip: float | None, path: 
 
 
 def horizon_curves(curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], thresholds: tuple[float, ...],
-                   path: Path, title: str) -> None:
+                   path: Path, title: str, baselines: int = 1) -> None:
     """One log-scale panel per quantity (loss, weights): each run's distance from the reference
-    against step, the first series (the rounding baseline) black and dashed, the thresholds dotted."""
+    against step, the first `baselines` series (the rounding baseline) in grey shades and dashed,
+    the thresholds dotted."""
     quantities = list(dict.fromkeys(q for c in curves.values() for q in c))
     fig, axes = plt.subplots(1, len(quantities), figsize=(5.5 * len(quantities), 3.8), squeeze=False,
                              layout="constrained")
-    col = colors(list(curves)[1:])
+    col = colors(list(curves)[baselines:])
     for ax, q in zip(axes[0], quantities, strict=True):
         for i, (label, c) in enumerate(curves.items()):
             steps, dist = c[q]
             keep = dist > 0  # a log axis has no zero: identical values are left out, not drawn at the floor
-            style = {"color": "black", "ls": "--", "lw": 1.6} if i == 0 else {"color": col[label], "lw": 1.0}
+            style = {"color": str(0.55 * i / max(1, baselines - 1)), "ls": "--", "lw": 1.5} if i < baselines \
+                else {"color": col[label], "lw": 1.0}
             ax.plot(steps[keep], dist[keep], label=label, marker="o" if q == "weights" else None, ms=2, **style)
         for th in thresholds:
             ax.axhline(th, color="grey", ls=":", lw=0.8)
