@@ -67,6 +67,10 @@ def _label(run: str, tag: str) -> str:
     return {REFERENCE: "torch-eager fp64", **BASELINES}.get((run, tag), tag)
 
 
+def _is_baseline(t: horizon.Trace) -> bool:
+    return t.label in BASELINES.values()
+
+
 def run_setup(setup: Setup, out: Path, steps: int, runs: dict, device: str, deadline: float | None) -> bool:
     every = max(1, steps // SNAPSHOTS)
     common = ["--algo", setup.algo, "--arch", setup.arch, "--batch-size", str(BATCH), "--steps", str(steps),
@@ -86,18 +90,18 @@ def traces(setup_dir: Path, runs: dict) -> list[horizon.Trace]:
             tag = f"{r.backend}-{r.mode}"
             if (name, tag) != REFERENCE:
                 found.append(horizon.trace(_label(name, tag), setup_dir / name, tag, ref_dir, REFERENCE[1]))
-    return sorted(found, key=lambda t: t.label not in BASELINES.values())
+    return sorted(found, key=lambda t: not _is_baseline(t))
 
 
 def summarize(setup: Setup, ts: list[horizon.Trace], steps: int, minutes: float) -> tuple[list[dict], str]:
     """The crossing rows of horizon.csv and the setup's Markdown section."""
-    bases = [t for t in ts if t.label in BASELINES.values()]
+    bases = [t for t in ts if _is_baseline(t)]
     rows, table = [], []
     for t in ts:
         cross = horizon.crossings(t)
         rows += [{"setup": setup.name, "run": t.label, "quantity": q, "threshold": th, "step": s}
                  for (q, th), s in cross.items()]
-        verdict = "" if not bases or t.label in BASELINES.values() else horizon.verdict(t, bases, steps)
+        verdict = "" if not bases or _is_baseline(t) else horizon.verdict(t, bases, steps)
         table.append({"run": t.label, **{f"{q} {th:.0e}": "-" if s is None else s for (q, th), s in cross.items()},
                       "verdict": verdict})
     head = (f"### {setup.name}, batch {BATCH}, {steps} steps\n\n{minutes:.0f} minutes of training on this machine "
@@ -124,7 +128,7 @@ def main(out: Path, steps: int | None, chosen: list[Setup], all_modes: bool, dev
                    for t in ts for q, c in t.curves.items()]
         plots.horizon_curves({t.label: t.curves for t in ts}, horizon.THRESHOLDS, out / f"horizon-{setup.name}.png",
                              f"{setup.name}: distance from the float64 run",
-                             baselines=sum(t.label in BASELINES.values() for t in ts))
+                             baselines=sum(map(_is_baseline, ts)))
     pd.DataFrame(rows, columns=["setup", "run", "quantity", "threshold", "step"]).to_csv(out / "horizon.csv",
                                                                                          index=False)
     if curves:  # every distance plotted, for whoever wants other thresholds
