@@ -271,6 +271,10 @@ class JaxBackend:
         # the generator for sample(): with the batch-norm running statistics if the spec asks for them
         self.sampler = nn.Sequential([_layer(layer, self.dtype, spec.sample_running_stats)
                                       for layer in arch.generator])
+        # Compiled once per input shape: called eagerly, flax would dispatch (and, the first
+        # time, compile) every operation on its own, at each evaluation's first call.
+        self._sample = jax.jit(lambda g, stats, z: self.sampler.apply({"params": g, _STATS: stats}, z))
+        self._score = jax.jit(partial(self._apply_net, "D"))
         self.keys = _keys(arch, nets.param_shapes(arch))  # trained parameters, the "params" collection
         self.stat_keys = _keys(arch, nets.buffer_shapes(arch))  # running statistics, _STATS
         self.opts = {"G": self.algo.g_opt, "D": self.algo.d_opt}
@@ -467,10 +471,10 @@ class JaxBackend:
 
     def sample(self, z: np.ndarray) -> np.ndarray:
         z = jax.device_put(self._host(z), self.replicated)
-        return np.array(self.sampler.apply({"params": self.params["G"], _STATS: self.stats["G"]}, z))
+        return np.array(self._sample(self.params["G"], self.stats["G"], z))
 
     def critic(self, x: np.ndarray) -> np.ndarray:
-        return np.array(self._apply_net("D", self.params["D"], jax.device_put(self._host(x), self.replicated)))
+        return np.array(self._score(self.params["D"], jax.device_put(self._host(x), self.replicated)))
 
 
 BACKEND = JaxBackend
