@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,17 @@ def _share_the_cores() -> None:
         os.environ["XLA_FLAGS"] = f"--xla_cpu_multi_thread_eigen=false {os.environ.get('XLA_FLAGS', '')}".strip()
 
 
+def _cache_xla_compiles() -> None:
+    """XLA compiles dominate the JAX tests, and many tests compile the same step (one spec and
+    mode in several tests, test processes and the workers they start): JAX's persistent cache,
+    keyed by the program, its compile options and the JAX version, serves the repeats. Tests
+    only: the bench compiles cold, compile time being one of its measurements."""
+    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path(tempfile.gettempdir()) / "ganbench-tests-jax-cache"))
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+
+
 _share_the_cores()  # nothing above imports a framework: the registry loads them lazily
+_cache_xla_compiles()
 os.environ.setdefault("GANBENCH_PEAK_PROBE", "256,2")  # workers' peak probe: ~2 s at 2048² on one thread
 
 ROOT = Path(__file__).resolve().parent.parent  # the checkout: run_bench.py and the tests' scripts
