@@ -304,6 +304,8 @@ class JaxBackend:
 
     def info(self) -> dict[str, str]:
         mesh = f"; mesh data x{len(self.devices)} (NamedSharding, GSPMD)" if self.mesh else ""
+        cache = jax.config.jax_compilation_cache_dir  # the user's: compile_s may then be a cache hit
+        mesh += f"; persistent compilation cache {cache}" if cache else ""
         return {
             "framework_version": jax.__version__,
             "device_name": self.device.device_kind if self.device.platform == "gpu" else "cpu",

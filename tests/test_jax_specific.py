@@ -187,3 +187,16 @@ def test_import_leaves_torch_and_tensorflow_out(jb):
     code = ("import sys, backends.jax_backend; bad = {'torch', 'tensorflow'} & set(sys.modules); "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=300)
+
+
+def test_a_persistent_compilation_cache_is_named_in_the_row(jb):
+    """With JAX's persistent cache on (a user's setting; the tests turn it on in conftest),
+    compile_s may be a cache hit, so the row's note names the cache."""
+    import os
+
+    import jax
+
+    assert jax.config.jax_compilation_cache_dir == os.environ["JAX_COMPILATION_CACHE_DIR"]
+    spec = small_spec("gan", "mlp", steps=1)
+    note = jb.JaxBackend(spec, ARCHS["mlp"], "jit", "cpu").info()["note"]
+    assert f"persistent compilation cache {os.environ['JAX_COMPILATION_CACHE_DIR']}" in note
