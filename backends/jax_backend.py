@@ -305,14 +305,14 @@ class JaxBackend:
     def info(self) -> dict[str, str]:
         mesh = f"; mesh data x{len(self.devices)} (NamedSharding, GSPMD)" if self.mesh else ""
         cache = jax.config.jax_compilation_cache_dir  # the user's: compile_s may then be a cache hit
-        mesh += f"; persistent compilation cache {cache}" if cache else ""
+        cached = f"; persistent compilation cache {cache}" if cache else ""
         return {
             "framework_version": jax.__version__,
             "device_name": self.device.device_kind if self.device.platform == "gpu" else "cpu",
             "threads": f"{host_cores()} (XLA's own pool, one per core it may run on)",
             "precision": f"default_matmul_precision={self.precision} x64={jax.config.jax_enable_x64} "
             f"dtype={self.dtype}",
-            "note": f"flax {flax.__version__}, optax {optax.__version__}{mesh}",
+            "note": f"flax {flax.__version__}, optax {optax.__version__}{mesh}{cached}",
         }
 
     def matmul_gflops(self, n: int, reps: int) -> float:

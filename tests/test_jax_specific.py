@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import os
 import subprocess
 import sys
 
@@ -192,8 +193,6 @@ def test_import_leaves_torch_and_tensorflow_out(jb):
 def test_a_persistent_compilation_cache_is_named_in_the_row(jb):
     """With JAX's persistent cache on (a user's setting; the tests turn it on in conftest),
     compile_s may be a cache hit, so the row's note names the cache."""
-    import os
-
     import jax
 
     assert jax.config.jax_compilation_cache_dir == os.environ["JAX_COMPILATION_CACHE_DIR"]
