@@ -195,7 +195,7 @@ def test_a_persistent_compilation_cache_is_named_in_the_row(jb):
     compile_s may be a cache hit, so the row's note names the cache."""
     import jax
 
-    assert jax.config.jax_compilation_cache_dir == os.environ["JAX_COMPILATION_CACHE_DIR"]
-    spec = small_spec("gan", "mlp", steps=1)
-    note = jb.JaxBackend(spec, ARCHS["mlp"], "jit", "cpu").info()["note"]
-    assert f"persistent compilation cache {os.environ['JAX_COMPILATION_CACHE_DIR']}" in note
+    cache = os.environ["JAX_COMPILATION_CACHE_DIR"]
+    assert jax.config.jax_compilation_cache_dir == cache
+    note = jb.JaxBackend(small_spec("gan", "mlp", steps=1), ARCHS["mlp"], "jit", "cpu").info()["note"]
+    assert f"persistent compilation cache {cache}" in note
