@@ -194,7 +194,8 @@ def parser() -> argparse.ArgumentParser:
       "its setups in priority order: " + "; ".join(f"{k} = {v.about}, {v.steps} steps" for k, v in SUITES.items()))
     a("--budget", metavar="DURATION", help="wall-time budget for the tasks, e.g. 8m, 90s: they run in the plan's "
       "order and one whose estimated cost (from this run's measurements) no longer fits is left out as a "
-      "'skipped' row; one still running when it ends is stopped. --resume runs the skipped ones")
+      "'skipped' row; one still running when it ends is stopped. --resume runs the skipped ones, under "
+      "its own --budget if given (the first call's does not carry over)")
     a("--no-report", action="store_true", help="skip report.md and its plots at the end (CSVs, samples and "
       "summary.md are written as always); `run_bench.py report DIR` builds it later")
     a("--out", type=path_arg, help="run directory (default results/<time>-<algo>-<arch>-<dataset>); never overwritten")
@@ -366,7 +367,8 @@ def _budget(text: str | None, ray: str | None) -> float | None:
 def resume_plan(run_dir: Path, ignored: list[str] = (), budget: str | None = None) -> Plan:
     """The plan in run_dir's env.json, re-rooted at run_dir wherever it is now (a copy, a moved
     run): the run directory is the only truth. Its checkpoints and data are checked here. A
-    --budget is this call's, not the run's: it replaces the one the run was started with."""
+    --budget is this call's, not the run's: the one the run was started with does not carry
+    over, so a resume without --budget runs every task left."""
     if ignored:
         raise UsageError(f"--resume continues a run with its own settings; drop {', '.join(ignored)} "
                          "(for other settings start a new run with --out)")
@@ -381,8 +383,7 @@ def resume_plan(run_dir: Path, ignored: list[str] = (), budget: str | None = Non
         raise UsageError(f"--resume {run_dir}: its env.json is damaged or has no plan "
                          f"({type(e).__name__}: {e}); the run cannot be resumed") from None
     plan = dataclasses.replace(plan, out=run_dir)
-    if budget is not None:
-        plan = dataclasses.replace(plan, budget=_budget(budget, plan.ray))
+    plan = dataclasses.replace(plan, budget=_budget(budget, plan.ray) if budget is not None else None)
     try:
         pending = to_do(plan, run_dir)
     except (ValueError, KeyError) as e:  # a hand-edited table: a column gone, a word where a number belongs
