@@ -35,8 +35,8 @@ REGISTRY: dict[str, BackendEntry] = {
             ("compile", "torch.compile of the forward+backward passes and of torch.optim's foreach "
                         "steps; the WGAN-GP critic's double backward stays eager"),
             ("func", "each generator iteration (critic updates, penalty, generator update) one "
-                     "fullgraph graph: torch.func + hand-written in-place updates; the block loop "
-                     "eager on a CPU, one CUDA graph per block on a GPU"))),
+                     "fullgraph graph: torch.func + hand-written in-place updates; on a CPU inductor's "
+                     "C++ wrapper and the block loop eager, on a GPU one CUDA graph per block"))),
         BackendEntry("tf", "backends.tf_backend", "tensorflow", ("eager", "graph", "xla"), ("graph", "xla"), (
             ("eager", "nothing compiled: every op dispatched from Python; the spec's updates written on "
                       "tf.Variables"),
