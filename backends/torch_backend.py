@@ -352,6 +352,9 @@ class _CudaGraphBlock:
 
 class TorchBackend:
     name = "torch"
+    # func on a CPU: inductor's C++ wrapper launches the graph's kernels (__init__ says why).
+    # torch.profiler sees no op inside it, so bench.tools.profile_step also builds func without.
+    cpp_wrapper_on_cpu = True
 
     def __init__(self, spec: RunSpec, arch: Arch, mode: str, device: str, *, rank: int = 0,
                  init_method: str | None = None, threads: int | None = None) -> None:
@@ -422,7 +425,7 @@ class TorchBackend:
             # On a CPU, inductor's C++ wrapper launches the graph's kernels from C++ rather than
             # from generated Python: a small step's time there is mostly that per-kernel overhead
             # (a GPU replays a CUDA graph instead). Same kernels, so the same numbers.
-            cpp_wrapper = self.device.type == "cpu"
+            cpp_wrapper = self.cpp_wrapper_on_cpu and self.device.type == "cpu"
             self.iteration = torch.compile(self._func_iteration, fullgraph=True, dynamic=False,
                                            options={"cpp_wrapper": True} if cpp_wrapper else None)
             opts = ", ".join(f"{net} {o.name}" for net, o in self._opts().items())

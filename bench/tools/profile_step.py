@@ -48,13 +48,18 @@ from bench.core.timing import BlockTime, summarize
 GEMM_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
 
 
-def _setup(backend: str, mode: str, batch: int, steps: int, block: int, device: str):
+def _setup(backend: str, mode: str, batch: int, steps: int, block: int, device: str, python_wrapper: bool = False):
+    """The backend, loaded, and the blocks of its input stream. python_wrapper: torch func with
+    inductor's Python wrapper where it would launch the kernels from C++ (a CPU)."""
     import backends
 
     spec = RunSpec(WGAN_GP, "mlp", "mnist", batch, steps, seed=0, warmup=0, block=block)
     arch = ARCHS["mlp"]
     x = datasets.to_range(datasets.load("mnist").x, arch.x_range)
-    b = backends.load(backend)(spec, arch, mode, device)
+    cls = backends.load(backend)
+    if python_wrapper:
+        cls = type(cls.__name__, (cls,), {"cpp_wrapper_on_cpu": False})
+    b = cls(spec, arch, mode, device)
     b.load(init_weights(arch, 0), x)
     stream = InputStream(0, spec.algo, batch, arch.z_dim, 1, len(x))
     return b, [blk.arrays() for blk in stream.blocks(0, steps, block)]
@@ -123,6 +128,10 @@ def profile_torch(b, blocks: list[dict], device: str = "cpu") -> dict:
 
 TORCH_MODES = ("eager", "compile", "func")
 OWN_FLOOR = ("eager", "func")  # modes whose own matmuls are replayed (compile runs eager's graph's)
+# func as shipped on a CPU launches its kernels from inductor's C++ wrapper, inside which
+# torch.profiler records no op: its split and its matmuls are taken from the same graph with
+# the Python wrapper (the same kernels and matmul calls; only the launcher differs), also timed.
+FUNC_PY = "func_python_wrapper"
 
 
 def torch_worker(args) -> dict:
@@ -131,12 +140,15 @@ def torch_worker(args) -> dict:
     import torch
 
     runs = {m: _setup("torch", m, args.batch_size, args.steps, args.block, args.device) for m in TORCH_MODES}
+    if args.device == "cpu":
+        runs[FUNC_PY] = _setup("torch", "func", args.batch_size, args.steps, args.block, args.device, True)
     warm = max(1, len(runs["eager"][1]) // 5)
     for b, blocks in runs.values():
         for blk in blocks[:warm]:
             b.train(blk)  # compiles
-    prof = {m: profile_torch(runs[m][0], runs[m][1][warm:warm + 1], args.device) for m in OWN_FLOOR}
-    times: dict[str, list[float]] = {k: [] for k in (*TORCH_MODES, *(f"{m}_floor" for m in OWN_FLOOR))}
+    profiled = {"eager": "eager", "func": FUNC_PY if FUNC_PY in runs else "func"}
+    prof = {m: profile_torch(runs[r][0], runs[r][1][warm:warm + 1], args.device) for m, r in profiled.items()}
+    times: dict[str, list[float]] = {k: [] for k in (*runs, *(f"{m}_floor" for m in OWN_FLOOR))}
     for i in range(warm + 1, len(runs["eager"][1])):
         for m, (b, blocks) in runs.items():
             t0 = time.perf_counter()
@@ -145,9 +157,11 @@ def torch_worker(args) -> dict:
         for m in OWN_FLOOR:
             times[f"{m}_floor"].append(_torch_floor(torch, prof[m]["gemm_calls"], args.device, reps=5))
     med = {k: statistics.median(v) for k, v in times.items()}
+    ratio = {m: med[m] / med[f"{m}_floor"] for m in OWN_FLOOR}
+    if FUNC_PY in med:
+        ratio[FUNC_PY] = med[FUNC_PY] / med["func_floor"]
     return {"step_ms": med, "min_ms": {k: min(v) for k, v in times.items()}, "rounds": len(times["eager"]),
-            "profiles": prof, "threads": torch.get_num_threads(),
-            "floor_ratio": {m: med[m] / med[f"{m}_floor"] for m in OWN_FLOOR}}
+            "profiles": prof, "profiled": profiled, "threads": torch.get_num_threads(), "floor_ratio": ratio}
 
 
 def _operands(shapes: list[tuple], rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -236,15 +250,19 @@ def report(t: dict, j: dict, batch: int) -> str:
     flops = step_flops(ARCHS["mlp"], WGAN_GP, batch) / 1e9
     ms = t["step_ms"]
     rows = []
-    for m in TORCH_MODES:
-        pr = t["profiles"].get(m)
+    for m in (*TORCH_MODES, FUNC_PY):
+        if m not in ms:
+            continue
+        pr = t["profiles"].get("func" if m == FUNC_PY else m)
         floor = (f"{tables.cell(ms[m + '_floor'])} ({sum(c for _, _, c in pr['gemm_calls']):.0f} matmuls, "
-                 f"{pr['gemm_gflop']:.3f} GFLOP)") if pr else ""
-        rows.append((f"torch {m}", ms[m], floor, t["floor_ratio"].get(m, "")))
+                 f"{pr['gemm_gflop']:.3f} GFLOP)") if pr and m != FUNC_PY else ""
+        name = "func, inductor's Python wrapper" if m == FUNC_PY else m
+        rows.append((f"torch {name}", ms[m], floor, t["floor_ratio"].get(m, "")))
     rows += [("jax jit", j["jit_step_ms"], f"{tables.cell(j['floor_ms'])} ({j['n_dots']} dots, "
               f"{j['dot_gflop']:.3f} GFLOP, one XLA executable)", j["jit_step_ms"] / j["floor_ms"]),
              ("jax scan", j["scan_step_ms"], "", j["scan_step_ms"] / j["floor_ms"])]
-    splits = [(f"torch {m}, profiled", p["profiled_ms"], p["gemm_ms"], p["other_aten_ms"], p["outside_ops_ms"])
+    splits = [(f"torch {m}, profiled" + (" (Python wrapper)" if t["profiled"][m] == FUNC_PY else ""),
+               p["profiled_ms"], p["gemm_ms"], p["other_aten_ms"], p["outside_ops_ms"])
               for m, p in t["profiles"].items()]
     return (f"MLP WGAN-GP, batch {batch}: {flops:.3f} GFLOP per step analytically; torch's modes interleaved "
             f"over {t['rounds']} rounds, {t['threads']} threads\n\n"
