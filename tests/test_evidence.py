@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
+
 import pandas as pd
+from conftest import ROOT
 
 from bench.tools import evidence
 
@@ -28,3 +34,31 @@ def test_a_missing_metric_or_a_goal_never_met_is_a_miss():
     q = _quality([(500, 7, 0.1), (1000, 8, 0.2)])
     assert evidence.goal_history(TOY, q) == {"first_met": "never", "held_after": ""}
     assert not evidence.verdict(TOY, {"modes": 8})
+
+
+# A stand-in for the runner: closes slowly on SIGTERM, so that only a caller that waits sees "closed".
+RUNNER = """
+import pathlib, signal, sys, time
+flag = pathlib.Path(sys.argv[1])
+def close(*_):
+    time.sleep(1)
+    flag.write_text("closed")
+    sys.exit(143)
+signal.signal(signal.SIGTERM, close)
+flag.write_text("running")
+time.sleep(60)
+"""
+STUDY = "import sys; from bench.tools.runs import run_to_end; run_to_end([sys.executable, '-c', *sys.argv[1:]])"
+
+
+def test_a_stopped_study_stops_its_run_and_waits_for_it(tmp_path):
+    """SIGTERM to a study (the evidence tool) reaches the run it started, which closes its
+    files; the study ends after it, with 143, and leaves no runner behind."""
+    flag = tmp_path / "runner"
+    study = subprocess.Popen([sys.executable, "-c", STUDY, RUNNER, str(flag)], cwd=ROOT)
+    deadline = time.monotonic() + 60
+    while not flag.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    study.send_signal(signal.SIGTERM)
+    assert study.wait(timeout=60) == 143
+    assert flag.read_text() == "closed"

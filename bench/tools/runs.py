@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import backends
 from bench.core.files import read_text
+from bench.run.procs import Terminated, catch_signals, restore_signals
 from bench.run.rundir import is_run_dir, read_rows
 
 
@@ -56,5 +58,24 @@ def run_or_resume(args: list[str], run_dir: Path, deadline: float | None = None)
     cmd = [sys.executable, "-m", "bench", "run", *budget,
            *(["--resume", str(run_dir)] if is_run_dir(run_dir) else [*args, "--out", str(run_dir)])]
     print("$", " ".join(cmd[1:]), file=sys.stderr, flush=True)
-    subprocess.run(cmd, check=False)  # a failed backend is a row in its timings.csv, not an exception here
+    run_to_end(cmd)  # a failed backend is a row in its timings.csv, not an exception here
     return complete(run_dir)
+
+
+def run_to_end(cmd: list[str]) -> int:
+    """Run cmd and return its exit status. Stopped by SIGTERM or SIGHUP, pass the signal on and
+    wait for cmd to close its run (a runner left behind would go on writing where the next call
+    resumes), then end with 128 + the signal. Ctrl-C reaches the whole process group: wait too."""
+    proc = subprocess.Popen(cmd)
+    old = catch_signals()
+    try:
+        return proc.wait()
+    except (KeyboardInterrupt, Terminated) as e:
+        signum = e.signum if isinstance(e, Terminated) else signal.SIGINT
+        if isinstance(e, Terminated):
+            proc.send_signal(signum)
+        restore_signals(old)  # from here a second signal ends this process at once
+        proc.wait()
+        raise SystemExit(128 + signum) from None
+    finally:
+        restore_signals(old)
