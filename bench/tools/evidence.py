@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import operator
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -42,7 +41,7 @@ from bench.core.files import read_text
 from bench.core.spec import RunSpec
 from bench.run.plan import parse_duration
 from bench.tools import horizon, seeds
-from bench.tools.runs import available
+from bench.tools.runs import available, run_to_end
 
 
 @dataclass(frozen=True)
@@ -73,7 +72,7 @@ def train(setup: Setup, backend: str, mode: str, steps: int, eval_every: int, de
            "--warmup", str(min(20, steps // 2)), "--checkpoint-every", str(eval_every), "--device", device,
            "--out", str(run_dir)]  # checkpoints: `run_bench.py --resume DIR` continues a run cut short
     print("$", " ".join(cmd[1:]), file=sys.stderr, flush=True)
-    subprocess.run(cmd, check=False)  # a failed backend is a row in its timings.csv
+    run_to_end(cmd)  # a failed backend is a row in its timings.csv
     return run_dir
 
 
