@@ -41,7 +41,7 @@ def test_note_says_which_optimizer_ran_and_what_was_compiled(mode, algo):
     note = make_backend("torch", mode, spec).info()["note"]
     name = spec.algo.d_opt.name
     if mode == "func":
-        assert f"hand-written G {name}, D {name}" in note and "one graph" in note
+        assert f"hand-written G {name}, D {name}" in note and "one graph with inductor's C++ wrapper" in note
         return
     impl = torch_backend._OPTIMIZER_IMPL[mode, name]
     assert f"torch.optim G {name} {impl}, D {name} {impl}" in note
