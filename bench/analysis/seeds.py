@@ -5,7 +5,7 @@ One seed per backend cannot tell "trains as well" from luck. With several seeds 
 interval (bench.analysis.stats.mean_difference), paired by seed: a seed fixes the init and
 the input stream in every backend, so over the seeds both ran the per-seed differences are
 resampled and the variation between seeds (far larger than between backends) cancels out.
-The verdict reads the interval against an equivalence margin, MARGIN of the pair's mean:
+The verdict reads the interval against an equivalence margin, 10% (MARGIN) of the pair's mean:
 equivalent (the interval within +-margin), different (wholly outside it) or undecided at
 this number of seeds.
 """
