@@ -383,7 +383,7 @@ def resume_plan(run_dir: Path, ignored: list[str] = (), budget: str | None = Non
         raise UsageError(f"--resume {run_dir}: its env.json is damaged or has no plan "
                          f"({type(e).__name__}: {e}); the run cannot be resumed") from None
     plan = dataclasses.replace(plan, out=run_dir)
-    plan = dataclasses.replace(plan, budget=_budget(budget, plan.ray) if budget is not None else None)
+    plan = dataclasses.replace(plan, budget=_budget(budget, plan.ray))
     try:
         pending = to_do(plan, run_dir)
     except (ValueError, KeyError) as e:  # a hand-edited table: a column gone, a word where a number belongs
