@@ -253,9 +253,9 @@ def report(t: dict, j: dict, batch: int) -> str:
     for m in (*TORCH_MODES, FUNC_PY):
         if m not in ms:
             continue
-        pr = t["profiles"].get("func" if m == FUNC_PY else m)
+        pr = t["profiles"].get(m)  # eager and func: the floor is theirs (FUNC_PY shares func's)
         floor = (f"{tables.cell(ms[m + '_floor'])} ({sum(c for _, _, c in pr['gemm_calls']):.0f} matmuls, "
-                 f"{pr['gemm_gflop']:.3f} GFLOP)") if pr and m != FUNC_PY else ""
+                 f"{pr['gemm_gflop']:.3f} GFLOP)") if pr else ""
         name = "func, inductor's Python wrapper" if m == FUNC_PY else m
         rows.append((f"torch {name}", ms[m], floor, t["floor_ratio"].get(m, "")))
     rows += [("jax jit", j["jit_step_ms"], f"{tables.cell(j['floor_ms'])} ({j['n_dots']} dots, "

@@ -70,12 +70,12 @@ def run_to_end(cmd: list[str]) -> int:
     old = catch_signals()
     try:
         return proc.wait()
-    except (KeyboardInterrupt, Terminated) as e:
-        signum = e.signum if isinstance(e, Terminated) else signal.SIGINT
-        if isinstance(e, Terminated):
-            proc.send_signal(signum)
-        restore_signals(old)  # from here a second signal ends this process at once
-        proc.wait()
-        raise SystemExit(128 + signum) from None
+    except Terminated as e:
+        signum = e.signum
+        proc.send_signal(signum)
+    except KeyboardInterrupt:
+        signum = signal.SIGINT
     finally:
-        restore_signals(old)
+        restore_signals(old)  # from here a second signal ends this process at once
+    proc.wait()
+    raise SystemExit(128 + signum)
