@@ -8,9 +8,11 @@ import sys
 import time
 
 import pandas as pd
+import pytest
 from conftest import ROOT
 
 from bench.tools import evidence
+from bench.tools.runs import output_of
 
 TOY = next(s for s in evidence.SETUPS if s.dataset == "8gaussians")
 
@@ -48,17 +50,24 @@ signal.signal(signal.SIGTERM, close)
 flag.write_text("running")
 time.sleep(60)
 """
-STUDY = "import sys; from bench.tools.runs import run_to_end; run_to_end([sys.executable, '-c', *sys.argv[1:]])"
+STUDY = "import sys; from bench.tools.runs import {0}; {0}([sys.executable, '-c', *sys.argv[1:]])"
 
 
-def test_a_stopped_study_stops_its_run_and_waits_for_it(tmp_path):
-    """SIGTERM to a study (the evidence tool) reaches the run it started, which closes its
-    files; the study ends after it, with 143, and leaves no runner behind."""
+@pytest.mark.parametrize("call", ["run_to_end", "output_of"])
+def test_a_stopped_study_stops_its_run_and_waits_for_it(tmp_path, call):
+    """SIGTERM to a study (the evidence tool; overhead and profile_step keep their child's
+    output) reaches the run it started, which closes its files; the study ends after it, with
+    143, and leaves no runner behind."""
     flag = tmp_path / "runner"
-    study = subprocess.Popen([sys.executable, "-c", STUDY, RUNNER, str(flag)], cwd=ROOT)
+    study = subprocess.Popen([sys.executable, "-c", STUDY.format(call), RUNNER, str(flag)], cwd=ROOT)
     deadline = time.monotonic() + 60
     while not flag.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     study.send_signal(signal.SIGTERM)
     assert study.wait(timeout=60) == 143
     assert flag.read_text() == "closed"
+
+
+def test_output_of_keeps_both_streams_and_the_exit_status():
+    r = output_of([sys.executable, "-c", "import sys; print('out é'); print('err', file=sys.stderr); sys.exit(3)"])
+    assert (r.returncode, r.stdout, r.stderr) == (3, "out é\n", "err\n")

@@ -346,6 +346,25 @@ def test_out_that_is_a_file_or_cannot_be_made(tmp_path, capsys):
                       "--out", "/proc/ganbench-cannot/run"], "cannot be made")
 
 
+@pytest.mark.parametrize("tool", ["bench.tools.evidence --seeds 1", "bench.tools.evidence --horizon",
+                                  "bench.tools.overhead", "bench.tools.profile_step", "bench compare BASE BASE"])
+def test_the_tools_refuse_an_out_that_cannot_take_files_before_any_work(tmp_path, tool):
+    """Each tool makes its --out (or its file's folder) first: a measurement that cannot be
+    written is one message and exit 2, not an hour of work and then a traceback."""
+    f = tmp_path / "afile"
+    f.write_text("precious", encoding="utf-8")
+    base = tmp_path / "base"  # compare looks at its runs only once --out can be made
+    base.mkdir()
+    (base / "timings.csv").write_text("backend\n", encoding="utf-8")
+    for out, why in ((f / "sub" / "o.json", "is a file"), (Path("/proc/ganbench-cannot/o.json"), "No such file")):
+        args = [a.replace("BASE", str(base)) for a in tool.split()]
+        r = subprocess.run([sys.executable, "-m", *args, "--out", str(out)], capture_output=True, text=True,
+                           cwd=tmp_path, timeout=120)
+        assert r.returncode == 2, r.stderr[-2000:]
+        assert "cannot be" in r.stderr and why in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert f.read_text(encoding="utf-8") == "precious"
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only folder")
 def test_out_in_a_read_only_directory(tmp_path, capsys):
     ro = tmp_path / "ro"

@@ -22,7 +22,7 @@ import pandas as pd
 from bench import default_results
 from bench.analysis import report, stats
 from bench.core import schema
-from bench.core.files import replacing, write_atomic
+from bench.core.files import make_dir, replacing, write_atomic
 from bench.core.gan import METRICS
 
 MATCH = ["setup", "backend", "mode"]
@@ -216,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or default_results() / f"compare-{args.base.resolve().name}-{args.new.resolve().name}"
     if (out / "compare.md").exists():
         return error(f"{out} already holds a comparison; choose another --out (nothing was overwritten)")
+    if why := make_dir(out):
+        return error(f"--out {out} cannot be made: {why}")
     try:
         text, failed = compare(args.base, args.new, out, args.max_slowdown)
     except schema.UnknownSchema as e:

@@ -60,6 +60,20 @@ def replacing(path: Path) -> Iterator[Path]:
     _fsync_dir(path.parent)
 
 
+def make_dir(path: Path) -> str | None:
+    """Make the directory `path` (and its parents) before any work that will write there, so
+    that a path that cannot take files is a usage error now, not a lost result later: None
+    once it exists and is writable, else why not."""
+    home = next((d for d in (path, *path.parents) if d.exists()), None)
+    if home is not None and not home.is_dir():
+        return f"{home} is a file"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        return e.strerror or str(e)
+    return None if os.access(path, os.W_OK | os.X_OK) else f"{path} is not writable"
+
+
 def write_atomic(path: Path, data: str | bytes) -> None:
     """The whole of data in path, or (on any failure) path as it was."""
     with replacing(path) as tmp:

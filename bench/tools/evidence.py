@@ -37,7 +37,7 @@ import backends
 from bench import default_results
 from bench.analysis import classifier, quality, report, tables
 from bench.core import data as datasets
-from bench.core.files import read_text
+from bench.core.files import make_dir, read_text
 from bench.core.spec import RunSpec
 from bench.run.plan import parse_duration
 from bench.tools import horizon, seeds
@@ -158,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"(--setups is for --seeds and --horizon)")
     chosen = [k for k in known if not picked or k.name in picked]
     out = (args.out or default_results() / f"{study}-{time.strftime('%Y%m%d-%H%M%S')}").expanduser().resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    if why := make_dir(out):
+        p.error(f"--out {out} cannot be made: {why}")
     names = available([b for b in args.backends.split(",") if b])
     if args.seeds is not None:
         return seeds.main(args.seeds, names, out, args.steps, chosen, args.device, deadline)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -20,16 +19,25 @@ from pathlib import Path
 import pandas as pd
 
 from bench import default_results
+from bench.core.files import make_dir, write_atomic
+from bench.tools.runs import output_of
 
 PAIRS = {"torch": "eager", "tf": "graph", "jax": "jit"}  # the harness row each loop is written like
 LIMIT = 1.05  # the harness may be at most 5% slower than a loop written by hand
 
 
+def _checked(cmd: list[str]) -> str:
+    """cmd's stdout; its stderr's tail and exit 1 here when it fails."""
+    out = output_of(cmd)
+    if out.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd[2:])} failed:\n{out.stderr[-3000:]}")
+    return out.stdout
+
+
 def _baseline_ms(fw: str, steps: int, warmup: int, device: str) -> float:
     cmd = [sys.executable, "-m", f"bench.tools.baselines.{fw}_loop", "--steps", str(steps), "--warmup", str(warmup),
            "--device", device]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    return json.loads(out.strip().splitlines()[-1])["step_ms_median"]
+    return json.loads(_checked(cmd).strip().splitlines()[-1])["step_ms_median"]
 
 
 def _harness_ms(fw: str, steps: int, warmup: int, device: str) -> float:
@@ -37,7 +45,7 @@ def _harness_ms(fw: str, steps: int, warmup: int, device: str) -> float:
         cmd = [sys.executable, "-m", "bench", "run", "--backends", fw, "--modes", PAIRS[fw], "--algo", "wgan_gp",
                "--steps", str(steps), "--warmup", str(warmup), "--batch-size", "64", "--device", device,
                "--out", str(Path(tmp) / "run")]
-        subprocess.run(cmd, capture_output=True, text=True, check=True)
+        _checked(cmd)
         return float(pd.read_csv(Path(tmp) / "run" / "timings.csv")["step_ms_median"].iloc[0])
 
 
@@ -53,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.out.exists():
         print(f"{args.out} exists; choose another --out (nothing was overwritten)", file=sys.stderr)
         return 2
+    if why := make_dir(args.out.parent):
+        print(f"--out {args.out} cannot be written: {why}", file=sys.stderr)
+        return 2
     rows = []
     for fw in args.frameworks.split(","):
         base, harness = [], []
@@ -67,8 +78,7 @@ def main(argv: list[str] | None = None) -> int:
                      "loop_ms_all": " ".join(f"{v:.2f}" for v in base),
                      "harness_ms_all": " ".join(f"{v:.2f}" for v in harness)})
     table = pd.DataFrame(rows)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out, index=False)
+    write_atomic(args.out, table.to_csv(index=False))
     print(table[["framework", "harness_mode", "loop_ms_median", "harness_ms_median", "ratio", "within_5pct"]]
           .to_string(index=False, float_format="%.3f"))
     return 0

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -38,12 +37,13 @@ import numpy as np
 
 from bench.analysis import tables
 from bench.core import data as datasets
-from bench.core.files import write_atomic
+from bench.core.files import make_dir, write_atomic
 from bench.core.flops import step_flops
 from bench.core.nets import ARCHS, init_weights
 from bench.core.spec import WGAN_GP, RunSpec
 from bench.core.stream import InputStream
 from bench.core.timing import BlockTime, summarize
+from bench.tools.runs import output_of
 
 GEMM_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
 
@@ -240,7 +240,7 @@ def _run(worker: str, args) -> dict:
     cmd = [sys.executable, "-m", "bench.tools.profile_step", "--worker", worker, "--batch-size", str(args.batch_size),
            "--steps", str(args.steps), "--block", str(args.block), "--device", args.device]
     print("$", " ".join(cmd[2:]), file=sys.stderr, flush=True)
-    out = subprocess.run(cmd, capture_output=True, text=True)
+    out = output_of(cmd)
     if out.returncode != 0:
         raise SystemExit(f"{worker} worker failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -288,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.out and args.out.exists():
         p.error(f"{args.out} exists; not overwriting it")
+    if args.out and (why := make_dir(args.out.parent)):
+        p.error(f"--out {args.out} cannot be written: {why}")
     t, j = _run("torch", args), _run("jax", args)
     print(report(t, j, args.batch_size))
     if args.out:

@@ -7,8 +7,10 @@ import json
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import IO
 
 import backends
 from bench.core.files import read_text
@@ -62,11 +64,12 @@ def run_or_resume(args: list[str], run_dir: Path, deadline: float | None = None)
     return complete(run_dir)
 
 
-def run_to_end(cmd: list[str]) -> int:
+def run_to_end(cmd: list[str], stdout: IO | None = None, stderr: IO | None = None) -> int:
     """Run cmd and return its exit status. Stopped by SIGTERM or SIGHUP, pass the signal on and
     wait for cmd to close its run (a runner left behind would go on writing where the next call
-    resumes), then end with 128 + the signal. Ctrl-C reaches the whole process group: wait too."""
-    proc = subprocess.Popen(cmd)
+    resumes, a measuring child would go on taking the cores), then end with 128 + the signal.
+    Ctrl-C reaches the whole process group: wait too."""
+    proc = subprocess.Popen(cmd, stdout=stdout, stderr=stderr)
     old = catch_signals()
     try:
         return proc.wait()
@@ -79,3 +82,15 @@ def run_to_end(cmd: list[str]) -> int:
         restore_signals(old)  # from here a second signal ends this process at once
     proc.wait()
     raise SystemExit(128 + signum)
+
+
+def output_of(cmd: list[str]) -> subprocess.CompletedProcess[str]:
+    """run_to_end with cmd's output kept, in files rather than pipes, so that waiting is all a
+    signal can interrupt."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        code = run_to_end(cmd, out, err)
+        text = []
+        for f in (out, err):
+            f.seek(0)
+            text.append(f.read().decode("utf-8", errors="replace"))
+    return subprocess.CompletedProcess(cmd, code, *text)
