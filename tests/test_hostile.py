@@ -347,7 +347,8 @@ def test_out_that_is_a_file_or_cannot_be_made(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("tool", ["bench.tools.evidence --seeds 1", "bench.tools.evidence --horizon",
-                                  "bench.tools.overhead", "bench.tools.profile_step", "bench compare BASE BASE"])
+                                  "bench.tools.overhead", "bench.tools.profile_step", "bench compare BASE BASE",
+                                  "bench.tools.gpu_run --device cpu"])
 def test_the_tools_refuse_an_out_that_cannot_take_files_before_any_work(tmp_path, tool):
     """Each tool makes its --out (or its file's folder) first: a measurement that cannot be
     written is one message and exit 2, not an hour of work and then a traceback."""
@@ -363,6 +364,23 @@ def test_the_tools_refuse_an_out_that_cannot_take_files_before_any_work(tmp_path
         assert r.returncode == 2, r.stderr[-2000:]
         assert "cannot be" in r.stderr and why in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
     assert f.read_text(encoding="utf-8") == "precious"
+
+
+@pytest.mark.parametrize(("tool", "message"), [
+    ("bench.tools.evidence --backends torch,mxnet", "--backends: unknown mxnet"),
+    ("bench.tools.evidence --datasets mnist,cifar", "--datasets: unknown cifar"),
+    ("bench.tools.evidence --seeds 2 --budget soon", "--budget: not a duration"),
+    ("bench.tools.overhead --frameworks torch,mxnet", "--frameworks: unknown mxnet"),
+    ("bench.tools.overhead --reps 0", "must be positive"),
+    ("bench.tools.overhead --steps 0", "must be positive"),
+    ("bench.tools.profile_step --batch-size 0", "must be positive"),
+    ("bench.tools.gpu_run --device cpu --budget soon", "not a duration"),
+])
+def test_the_tools_refuse_bad_arguments_before_any_work(tmp_path, tool, message):
+    r = subprocess.run([sys.executable, "-m", *tool.split(), "--out", str(tmp_path / "out" / "o.csv")],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only folder")

@@ -149,6 +149,11 @@ def main(argv: list[str] | None = None) -> int:
         deadline = time.monotonic() + parse_duration(args.budget) if args.budget else None
     except ValueError as e:
         p.error(f"--budget: {e}")
+    names = [b for b in args.backends.split(",") if b]
+    if unknown := [b for b in names if b not in backends.REGISTRY]:
+        p.error(f"--backends: unknown {', '.join(unknown)}; choose from {', '.join(backends.REGISTRY)}")
+    if unknown := [d for d in args.datasets.split(",") if d and d not in {s.dataset for s in SETUPS}]:
+        p.error(f"--datasets: unknown {', '.join(unknown)}; choose from {', '.join(s.dataset for s in SETUPS)}")
     study = "seeds" if args.seeds is not None else "horizon" if args.horizon else "evidence"
     known = {"seeds": seeds.SETUPS, "horizon": horizon.SETUPS}.get(study, ())
     picked = [s for s in args.setups.split(",") if s]
@@ -160,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     out = (args.out or default_results() / f"{study}-{time.strftime('%Y%m%d-%H%M%S')}").expanduser().resolve()
     if why := make_dir(out):
         p.error(f"--out {out} cannot be made: {why}")
-    names = available([b for b in args.backends.split(",") if b])
+    names = available(names)
     if args.seeds is not None:
         return seeds.main(args.seeds, names, out, args.steps, chosen, args.device, deadline)
     if args.horizon:

@@ -34,6 +34,7 @@ from pathlib import Path
 import backends
 from bench import CODE_ROOT, default_results
 from bench.core import data as datasets
+from bench.core.files import make_dir
 from bench.core.suites import SUITES
 from bench.run import cli, runner
 from bench.run.environment import gpu_name, version
@@ -112,8 +113,12 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
-    args = parser().parse_args(argv)
-    limit, budget = parse_duration(args.limit), parse_duration(args.budget)
+    p = parser()
+    args = p.parse_args(argv)
+    try:
+        limit, budget = parse_duration(args.limit), parse_duration(args.budget)
+    except ValueError as e:
+        p.error(f"--limit, --budget: {e}")
     name = slug(gpu_name() or "no-gpu") if args.device == "gpu" else "cpu"
     if args.device == "gpu" and not gpu_name():
         _log("nvidia-smi sees no GPU; use --device cpu for the dry run")
@@ -123,6 +128,12 @@ def main(argv: list[str] | None = None) -> int:
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     out = args.out or (CODE_ROOT / "results" / "reference" / name / f"suite-gpu-{stamp}" if args.device == "gpu"
                        else default_results() / f"{stamp}-suite-gpu-cpu")
+    dest = Path(os.environ["OUT"]) if os.environ.get("OUT") else out.parent
+    # the device tool makes $OUT; a dry run here may name a new one. Made now: the archive's
+    # folder must take files before the lease is spent on training.
+    if why := make_dir(dest):
+        _log(f"error: {dest} cannot be made: {why}")
+        return 2
     mnist = mnist_available()
     budget = min(budget, limit - REPORT_RESERVE_S - (time.monotonic() - t0))
     run_argv = ["--suite", "gpu", "--device", args.device, "--budget", f"{budget:.0f}s", "--out", str(out),
@@ -137,8 +148,8 @@ def main(argv: list[str] | None = None) -> int:
                                                      if s.dataset == "mnist" else s for s in plan.specs))
     _log(f"{len(plan.specs)} setups x {len(plan.runs)} modes, budget {budget:.0f} s, into {out}")
     code = runner.execute(plan)  # 1 when a row is not ok: unavailable and skipped ones count
-    dest = Path(os.environ["OUT"]) if os.environ.get("OUT") else out.parent
-    dest.mkdir(parents=True, exist_ok=True)  # the device tool makes $OUT; a dry run here may name a new one
+    if not out.is_dir():  # the run directory could not be made: the runner said why
+        return code
     archive = pack(out, name, dest)
     if (out / "summary.md").exists() and dest != out.parent:
         shutil.copy2(out / "summary.md", dest / "summary.md")

@@ -1,7 +1,7 @@
 """The harness's overhead against hand-written loops, measured side by side.
 
 `python -m bench.tools.overhead [--reps 3] [--steps 200] [--out results/overhead.csv]` runs, for
-each framework, its hand-written loop (bench/baselines) and the harness's matching row
+each framework, its hand-written loop (bench/tools/baselines) and the harness's matching row
 (torch eager, tf graph, jax jit) on MLP WGAN-GP, batch 64, the same input stream, in
 alternation so that drift in the machine hits both; each in its own process. Writes
 one CSV row per framework with the median over repetitions and the ratio.
@@ -58,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     p.add_argument("--out", type=Path, default=default_results() / "overhead.csv")
     args = p.parse_args(argv)
+    frameworks = [f for f in args.frameworks.split(",") if f]
+    if unknown := [f for f in frameworks if f not in PAIRS]:
+        p.error(f"--frameworks: unknown {', '.join(unknown)}; choose from {', '.join(PAIRS)}")
+    if min(args.reps, args.steps) < 1 or args.warmup < 0:
+        p.error("--reps and --steps must be positive, --warmup not negative")
     if args.out.exists():
         print(f"{args.out} exists; choose another --out (nothing was overwritten)", file=sys.stderr)
         return 2
@@ -65,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"--out {args.out} cannot be written: {why}", file=sys.stderr)
         return 2
     rows = []
-    for fw in args.frameworks.split(","):
+    for fw in frameworks:
         base, harness = [], []
         for rep in range(args.reps):
             base.append(_baseline_ms(fw, args.steps, args.warmup, args.device))

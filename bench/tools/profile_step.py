@@ -281,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, help="write the measurements as JSON here")
     p.add_argument("--worker", choices=("torch", "jax"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.batch_size < 1 or args.block < 1:
+        p.error("--batch-size and --block must be positive")
     if args.steps < 2 * args.block:
         p.error("--steps must cover at least two blocks (one to warm up, one to time)")
     if args.worker:
