@@ -35,7 +35,6 @@ import backends
 from bench import CODE_ROOT, default_results
 from bench.core import data as datasets
 from bench.core.files import make_dir
-from bench.core.suites import SUITES
 from bench.run import cli, runner
 from bench.run.environment import gpu_name, version
 from bench.run.plan import parse_duration
@@ -136,8 +135,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     mnist = mnist_available()
     budget = min(budget, limit - REPORT_RESERVE_S - (time.monotonic() - t0))
+    # --warmup left to the suite (its own, or less for a short --steps): a dry run of a few steps works
     run_argv = ["--suite", "gpu", "--device", args.device, "--budget", f"{budget:.0f}s", "--out", str(out),
-                "--warmup", str(SUITES["gpu"].warmup), *(["--steps", str(args.steps)] if args.steps else [])]
+                *(["--steps", str(args.steps)] if args.steps else [])]
     try:
         plan = cli.plan_from_args(cli.parser().parse_args(run_argv), ["bench/tools/gpu_run.py", *run_argv])
     except cli.UsageError as e:
