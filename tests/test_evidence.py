@@ -9,7 +9,7 @@ import time
 
 import pandas as pd
 import pytest
-from conftest import ROOT
+from conftest import ROOT, require
 
 from bench.tools import evidence
 from bench.tools.runs import output_of
@@ -71,3 +71,22 @@ def test_a_stopped_study_stops_its_run_and_waits_for_it(tmp_path, call):
 def test_output_of_keeps_both_streams_and_the_exit_status():
     r = output_of([sys.executable, "-c", "import sys; print('out é'); print('err', file=sys.stderr); sys.exit(3)"])
     assert (r.returncode, r.stdout, r.stderr) == (3, "out é\n", "err\n")
+
+
+def test_the_seeds_study_trains_scores_compares_and_then_only_reports(tmp_path):
+    """The study's driver end to end, tiny: two seeds of jax's two default modes on the toy
+    preset, 4 steps. A second call finds the run complete and trains nothing."""
+    require("jax")
+    cmd = [sys.executable, "-m", "bench.tools.evidence", "--seeds", "2", "--setups", "wgan_gp-8gaussians",
+           "--steps", "4", "--backends", "jax", "--device", "cpu", "--out", str(tmp_path)]
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    q = pd.read_csv(tmp_path / "wgan_gp-8gaussians" / "quality.csv")
+    assert sorted(set(zip(q["mode"], q["seed"], strict=True))) == [("jit", 0), ("jit", 1), ("scan", 0), ("scan", 1)]
+    pairs = pd.read_csv(tmp_path / "seeds.csv")
+    assert list(zip(pairs["a"], pairs["b"], strict=True)) == [("jax-jit", "jax-scan")] * 3
+    assert set(pairs["metric"]) == {"w1", "modes", "hq_frac"}
+    assert "wgan_gp-8gaussians, 4 steps" in (tmp_path / "seeds.md").read_text(encoding="utf-8")
+    assert (tmp_path / "seeds-wgan_gp-8gaussians.png").stat().st_size > 0
+    again = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert again.returncode == 0 and "bench run" not in again.stderr, again.stderr[-3000:]

@@ -150,6 +150,21 @@ def test_a_full_disk_keeps_the_previous_json_and_picture(tmp_path):
     assert [p.name for p in rd.path.iterdir() if p.is_file()] == ["env.json"]  # no temporary file left
 
 
+def test_written_files_are_as_readable_as_any_new_file(tmp_path):
+    """Writing through a temporary file must not leave results readable by their owner alone
+    (mkstemp's 0600): a results folder is shared with a team, a web server, a CI artifact."""
+    from bench.core.files import save_arrays, write_atomic
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    write_atomic(tmp_path / "a.md", "x")
+    save_arrays(tmp_path / "b.npy", np.zeros(2))
+    plain = tmp_path / "plain"
+    plain.write_text("x", encoding="utf-8")
+    for f in ("a.md", "b.npy"):
+        assert (tmp_path / f).stat().st_mode & 0o777 == plain.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
 def test_a_row_torn_by_a_killed_writer_is_dropped_before_the_next(tmp_path):
     from bench.core.files import append_lines
 

@@ -41,14 +41,28 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _file_mode() -> int:
+    """What open() gives a new file under this process's umask (read once, at import, when
+    nothing else runs: reading it means setting it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_MODE = _file_mode()
+
+
 @contextlib.contextmanager
 def replacing(path: Path) -> Iterator[Path]:
     """A temporary path in path's folder (same suffix, so numpy and matplotlib keep the name);
     once the block ends it replaces path, durably. An exception leaves path as it was."""
     path = Path(path)
     fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent)
-    os.close(fd)
     tmp = Path(name)
+    try:  # mkstemp's 0600 would hide results from the rest of a team: a new file's usual mode
+        os.fchmod(fd, _MODE)
+    finally:
+        os.close(fd)
     try:
         yield tmp
         with tmp.open("rb+") as f:

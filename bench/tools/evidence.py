@@ -37,7 +37,7 @@ import backends
 from bench import default_results
 from bench.analysis import classifier, quality, report, tables
 from bench.core import data as datasets
-from bench.core.files import make_dir, read_text
+from bench.core.files import make_dir, read_text, write_atomic
 from bench.core.spec import RunSpec
 from bench.run.plan import parse_duration
 from bench.tools import horizon, seeds
@@ -84,7 +84,7 @@ def ensure_quality(run_dir: Path) -> pd.DataFrame:
         for job_file in sorted((run_dir / "raw").glob("*.job.json")):
             job = json.loads(read_text(job_file))
             rows += quality.score_run(run_dir, job["backend"], job["mode"], RunSpec.from_json(job["spec"]), job["tag"])
-        pd.DataFrame(rows, columns=list(quality.QUALITY_COLUMNS)).to_csv(path, index=False)
+        write_atomic(path, pd.DataFrame(rows, columns=list(quality.QUALITY_COLUMNS)).to_csv(index=False))
     return pd.read_csv(path)
 
 

@@ -24,7 +24,6 @@ import dataclasses
 import importlib.util
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -34,7 +33,7 @@ from pathlib import Path
 import backends
 from bench import CODE_ROOT, default_results
 from bench.core import data as datasets
-from bench.core.files import make_dir
+from bench.core.files import make_dir, replacing, write_atomic
 from bench.run import cli, runner
 from bench.run.environment import gpu_name, version
 from bench.run.plan import parse_duration
@@ -94,7 +93,7 @@ def pack(run_dir: Path, name: str, dest: Path) -> Path:
         path = Path(info.name)
         return None if path.parts[2:3] in [(p,) for p in PACKED_OUT] or path.suffix == ".npy" else info
 
-    with tarfile.open(archive, "w:gz") as tar:
+    with replacing(archive) as tmp, tarfile.open(tmp, "w:gz") as tar:  # a full disk leaves no half archive
         tar.add(run_dir, arcname=f"{name}/{run_dir.name}", filter=keep)
     return archive
 
@@ -152,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         return code
     archive = pack(out, name, dest)
     if (out / "summary.md").exists() and dest != out.parent:
-        shutil.copy2(out / "summary.md", dest / "summary.md")
+        write_atomic(dest / "summary.md", (out / "summary.md").read_bytes())
     size = archive.stat().st_size
     too_big = ", over the 16 MiB a device call brings back" if size > ARCHIVE_MAX else ""
     _log(f"{archive} ({size / 2**20:.1f} MiB{too_big}); {time.monotonic() - t0:.0f} s in all")

@@ -129,10 +129,10 @@ def main(out: Path, steps: int | None, chosen: list[Setup], all_modes: bool, dev
         plots.horizon_curves({t.label: t.curves for t in ts}, horizon.THRESHOLDS, out / f"horizon-{setup.name}.png",
                              f"{setup.name}: distance from the float64 run",
                              baselines=sum(map(_is_baseline, ts)))
-    pd.DataFrame(rows, columns=["setup", "run", "quantity", "threshold", "step"]).to_csv(out / "horizon.csv",
-                                                                                         index=False)
+    write_atomic(out / "horizon.csv",
+                 pd.DataFrame(rows, columns=["setup", "run", "quantity", "threshold", "step"]).to_csv(index=False))
     if curves:  # every distance plotted, for whoever wants other thresholds
-        pd.concat(curves).to_csv(out / "horizon-curves.csv", index=False, float_format="%.4g")
+        write_atomic(out / "horizon-curves.csv", pd.concat(curves).to_csv(index=False, float_format="%.4g"))
     write_atomic(out / "horizon.md", "# The parity horizon\n\n" + horizon.__doc__.split("\n\n", 1)[1] + "\n"
                  + "\n\n".join(sections) + "\n")
     print("\n\n".join(sections))

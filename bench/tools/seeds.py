@@ -72,7 +72,7 @@ def main(n_seeds: int, backends: list[str], out: Path, steps: int | None, chosen
         r, text = section(setup, out / setup.name, n)
         rows += r
         sections.append(text)
-    pd.DataFrame(rows).to_csv(out / "seeds.csv", index=False)
+    write_atomic(out / "seeds.csv", pd.DataFrame(rows).to_csv(index=False))
     write_atomic(out / "seeds.md", "# Do they learn the same? Final quality over seeds\n\n"
                  + seeds.__doc__.split("\n\n", 1)[1] + "\n" + "\n\n".join(sections) + "\n")
     print("\n\n".join(sections))
