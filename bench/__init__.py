@@ -12,6 +12,7 @@ profile_step's per-framework workers, each in its own process.
 tests/test_layout.py holds the arrows to this order.
 """
 
+import sys
 from pathlib import Path
 
 # The folder that holds bench/ and backends/: a checkout, or site-packages when installed.
@@ -21,3 +22,12 @@ CODE_ROOT = Path(__file__).resolve().parent.parent
 
 def default_results() -> Path:
     return Path.cwd() / "results"
+
+
+def tolerant_console() -> None:
+    """A character the console's encoding lacks (the ±, × and → of the tables, in an ASCII or
+    Latin-1 locale) prints as '?' instead of ending a command whose results are written. Each
+    command's entry point calls it; the files ganbench writes are UTF-8 whatever the locale."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")

@@ -11,6 +11,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from bench import tolerant_console
+
 # subcommand -> (module, one line for the help); the module's main(argv) does the rest.
 COMMANDS = {
     "run": ("bench.run.cli", "train a setup in every backend and write the run directory (the default)"),
@@ -30,6 +32,7 @@ def usage() -> str:
 
 def main(argv: list[str] | None = None, help_is_run: bool = False) -> int:
     """help_is_run: `--help` alone shows the run flags (run_bench.py, whose flags are run's)."""
+    tolerant_console()
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] in (["-h"], ["--help"]) and not help_is_run:
         print(usage(), end="")

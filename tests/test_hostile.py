@@ -342,6 +342,19 @@ def test_report_in_an_ascii_locale_is_utf8_and_an_old_report_survives_a_failure(
     assert "mean ± std" in (run / "report.md").read_text(encoding="utf-8")
 
 
+@pytest.mark.parametrize("command", [["run_bench.py", "compare"], ["-m", "bench.analysis.compare"]])
+def test_a_console_without_the_tables_characters_prints_them_as_question_marks(tmp_path, command):
+    """An ASCII console: compare's table (→, ±) is printed with '?' for what it cannot show,
+    and the command ends normally; its file keeps every character."""
+    base = write_run(tmp_path / "base", "cpu", (0, 1), quality=True, new_env=True)
+    new = write_run(tmp_path / "new", "cpu", (0, 1), quality=True, new_env=True)
+    env = dict(os.environ, LC_ALL="C", LANG="C", PYTHONUTF8="0", PYTHONCOERCECLOCALE="0", PYTHONIOENCODING="")
+    r = subprocess.run([sys.executable, *command, str(base), str(new), "--out", str(tmp_path / "c")], cwd=ROOT,
+                       env=env, capture_output=True, text=True, encoding="ascii", errors="strict", timeout=300)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert "?" in r.stdout and "→" in (tmp_path / "c" / "compare.md").read_text(encoding="utf-8")
+
+
 # ---- poor messages ----------------------------------------------------------------------------
 
 def _refused(capsys, argv: list[str], message: str) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench import default_results
+from bench import default_results, tolerant_console
 from bench.analysis import report, stats
 from bench.core import schema
 from bench.core.files import make_dir, replacing, write_atomic
@@ -227,4 +227,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    tolerant_console()
     sys.exit(main())

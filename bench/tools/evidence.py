@@ -34,7 +34,7 @@ from pathlib import Path
 import pandas as pd
 
 import backends
-from bench import default_results
+from bench import default_results, tolerant_console
 from bench.analysis import classifier, quality, report, tables
 from bench.core import data as datasets
 from bench.core.files import make_dir, read_text, write_atomic
@@ -197,4 +197,5 @@ def goals(args: argparse.Namespace, runs: list[tuple[str, str]], out: Path) -> i
 
 
 if __name__ == "__main__":
+    tolerant_console()
     sys.exit(main())

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 import backends
-from bench import CODE_ROOT, default_results
+from bench import CODE_ROOT, default_results, tolerant_console
 from bench.core import data as datasets
 from bench.core.files import make_dir, replacing, write_atomic
 from bench.run import cli, runner
@@ -159,4 +159,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    tolerant_console()
     sys.exit(main())

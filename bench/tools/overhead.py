@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench import default_results
+from bench import default_results, tolerant_console
 from bench.core.files import make_dir, write_atomic
 from bench.tools.runs import output_of
 
@@ -90,4 +90,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    tolerant_console()
     sys.exit(main())

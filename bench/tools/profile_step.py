@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import tolerant_console
 from bench.analysis import tables
 from bench.core import data as datasets
 from bench.core.files import make_dir, write_atomic
@@ -300,4 +301,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    tolerant_console()
     sys.exit(main())
