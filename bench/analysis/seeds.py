@@ -7,7 +7,9 @@ the input stream in every backend, so over the seeds both ran the per-seed diffe
 resampled and the variation between seeds (far larger than between backends) cancels out.
 The verdict reads the interval against an equivalence margin, 10% (MARGIN) of the pair's mean:
 equivalent (the interval within +-margin), different (wholly outside it) or undecided at
-this number of seeds.
+this number of seeds. Below 6 seeds a side there is no interval and no verdict: a bootstrap
+interval stays inside the range of its values, which misses the mean too often to be a 95%
+interval (bench.analysis.stats.min_values).
 """
 
 from __future__ import annotations

@@ -10,14 +10,18 @@ interleaved run) are the geometric mean of the per-round ratios, and the bootstr
 the same rounds for both sides, so a slow moment of the machine cancels out.
 
 Learning across seeds: the difference of two backends' mean scores, each side's seeds
-resampled on their own, judged against an equivalence margin (equivalent, different or
-undecided at this number of seeds).
+resampled on their own (or the per-seed differences, paired), judged against an equivalence
+margin (equivalent, different or undecided at this number of seeds). A percentile bootstrap
+interval never leaves the range of its values, and n values of a symmetric distribution all
+fall on one side of its mean with probability 2**(1 - n): from fewer than min_values() (6
+for 95%) no 95% interval exists, so there is none and the verdict is undecided.
 
 Pure NumPy and seeded, so a report reads the same every time it is built.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -86,6 +90,12 @@ def _interval(value: float, draws: np.ndarray, level: float) -> Interval:
     return Interval(value, float(lo), float(hi))
 
 
+def min_values(level: float = LEVEL) -> int:
+    """The fewest values a side from which a percentile bootstrap interval can reach `level`:
+    the smallest n with 2**(1 - n) <= 1 - level."""
+    return math.ceil(1 + math.log2(1 / (1 - level)) - 1e-9)
+
+
 def _too_few(*sides: list[np.ndarray]) -> bool:
     return any(sum(r.size for r in s) < 2 for s in sides)
 
@@ -140,12 +150,12 @@ def mean_difference(a: Sequence[float], b: Sequence[float], paired: bool = False
     """mean(a) - mean(b), with a bootstrap interval. Independent samples: each side resampled on
     its own. paired: a[i] and b[i] share what varies between pairs (a seed's init and input
     stream), so the per-pair differences are resampled and that variation cancels out. No
-    interval from fewer than two values a side (pairs)."""
+    interval from fewer than min_values(level) a side (pairs)."""
     x, y = (np.asarray(v, dtype=np.float64) for v in (a, b))
     if paired:
         ok = np.isfinite(x) & np.isfinite(y)
         d = x[ok] - y[ok]
-        if d.size < 2:
+        if d.size < min_values(level):
             return Interval(float(d.mean()) if d.size else float("nan"), float("nan"), float("nan"))
         boot = d[np.random.default_rng(seed).integers(d.size, size=(draws, d.size))].mean(axis=1)
         return _interval(float(d.mean()), boot, level)
@@ -153,7 +163,7 @@ def mean_difference(a: Sequence[float], b: Sequence[float], paired: bool = False
     if not x.size or not y.size:
         return Interval(float("nan"), float("nan"), float("nan"))
     value = float(x.mean() - y.mean())
-    if x.size < 2 or y.size < 2:
+    if min(x.size, y.size) < min_values(level):
         return Interval(value, float("nan"), float("nan"))
     rng = np.random.default_rng(seed)
     boot = (x[rng.integers(x.size, size=(draws, x.size))].mean(axis=1)
@@ -165,7 +175,7 @@ def equivalence(d: Interval, margin: float) -> str:
     """A difference against an equivalence margin: equivalent when its whole interval lies within
     +-margin, different when wholly outside it, undecided otherwise (more seeds would tell)."""
     if not d.known:
-        return "undecided: no interval (fewer than two values a side)"
+        return f"undecided: no interval (fewer than {min_values()} seeds a side)"
     if -margin <= d.lo and d.hi <= margin:
         return "equivalent"
     if d.lo > margin or d.hi < -margin:
