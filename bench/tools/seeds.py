@@ -53,7 +53,7 @@ def section(setup: Setup, run_dir: Path, steps: int) -> tuple[list[dict], str]:
                       run_dir.parent / f"seeds-{setup.name}.png", f"{setup.name}: quality over training")
     return rows, (head + "Final scores, mean ± standard deviation over seeds:\n\n"
                   + tables.markdown_dicts(list(per_run.values()))
-                  + f"\n\nEvery pair: difference of means a - b [bootstrap 95% interval] and the verdict "
+                  + f"\n\nEvery pair: difference of means a - b [expanded bootstrap 95% interval] and the verdict "
                   f"against the margin, {seeds.MARGIN:.0%} of the pair's mean (seeds.csv has the margins). "
                   f"{seeds.tally(rows)}:\n\n"
                   + tables.markdown_dicts(seeds.by_pair(rows)))
