@@ -20,24 +20,16 @@ import pandas as pd
 
 from bench import default_results, tolerant_console
 from bench.core.files import make_dir, write_atomic
-from bench.tools.runs import output_of
+from bench.tools.runs import checked_stdout
 
 PAIRS = {"torch": "eager", "tf": "graph", "jax": "jit"}  # the harness row each loop is written like
 LIMIT = 1.05  # the harness may be at most 5% slower than a loop written by hand
 
 
-def _checked(cmd: list[str]) -> str:
-    """cmd's stdout; its stderr's tail and exit 1 here when it fails."""
-    out = output_of(cmd)
-    if out.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd[2:])} failed:\n{out.stderr[-3000:]}")
-    return out.stdout
-
-
 def _baseline_ms(fw: str, steps: int, warmup: int, device: str) -> float:
     cmd = [sys.executable, "-m", f"bench.tools.baselines.{fw}_loop", "--steps", str(steps), "--warmup", str(warmup),
            "--device", device]
-    return json.loads(_checked(cmd).strip().splitlines()[-1])["step_ms_median"]
+    return json.loads(checked_stdout(cmd, ' '.join(cmd[2:])).strip().splitlines()[-1])["step_ms_median"]
 
 
 def _harness_ms(fw: str, steps: int, warmup: int, device: str) -> float:
@@ -45,7 +37,7 @@ def _harness_ms(fw: str, steps: int, warmup: int, device: str) -> float:
         cmd = [sys.executable, "-m", "bench", "run", "--backends", fw, "--modes", PAIRS[fw], "--algo", "wgan_gp",
                "--steps", str(steps), "--warmup", str(warmup), "--batch-size", "64", "--device", device,
                "--out", str(Path(tmp) / "run")]
-        _checked(cmd)
+        checked_stdout(cmd, ' '.join(cmd[2:]))
         return float(pd.read_csv(Path(tmp) / "run" / "timings.csv")["step_ms_median"].iloc[0])
 
 

@@ -44,7 +44,7 @@ from bench.core.nets import ARCHS, init_weights
 from bench.core.spec import WGAN_GP, RunSpec
 from bench.core.stream import InputStream
 from bench.core.timing import BlockTime, summarize
-from bench.tools.runs import output_of
+from bench.tools.runs import checked_stdout
 
 GEMM_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
 
@@ -241,10 +241,7 @@ def _run(worker: str, args) -> dict:
     cmd = [sys.executable, "-m", "bench.tools.profile_step", "--worker", worker, "--batch-size", str(args.batch_size),
            "--steps", str(args.steps), "--block", str(args.block), "--device", args.device]
     print("$", " ".join(cmd[2:]), file=sys.stderr, flush=True)
-    out = output_of(cmd)
-    if out.returncode != 0:
-        raise SystemExit(f"{worker} worker failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return json.loads(checked_stdout(cmd, f"{worker} worker").strip().splitlines()[-1])
 
 
 def report(t: dict, j: dict, batch: int) -> str:

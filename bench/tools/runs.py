@@ -94,3 +94,11 @@ def output_of(cmd: list[str]) -> subprocess.CompletedProcess[str]:
             f.seek(0)
             text.append(f.read().decode("utf-8", errors="replace"))
     return subprocess.CompletedProcess(cmd, code, *text)
+
+
+def checked_stdout(cmd: list[str], what: str) -> str:
+    """output_of's stdout; on failure, exit here with `what failed:` and cmd's stderr's tail."""
+    out = output_of(cmd)
+    if out.returncode != 0:
+        raise SystemExit(f"{what} failed:\n{out.stderr[-3000:]}")
+    return out.stdout
