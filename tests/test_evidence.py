@@ -86,6 +86,9 @@ def test_the_seeds_study_trains_scores_compares_and_then_only_reports(tmp_path):
     pairs = pd.read_csv(tmp_path / "seeds.csv")
     assert list(zip(pairs["a"], pairs["b"], strict=True)) == [("jax-jit", "jax-scan")] * 3
     assert set(pairs["metric"]) == {"w1", "modes", "hq_frac"}
+    # two seeds: no interval yet; jit and scan train the same numbers, so six seeds would decide
+    assert pairs["verdict"].str.startswith("undecided: no interval").all()
+    assert pairs["seeds_to_decide"].dtype.kind == "i" and (pairs["seeds_to_decide"] == 6).all()
     assert "wgan_gp-8gaussians, 4 steps" in (tmp_path / "seeds.md").read_text(encoding="utf-8")
     assert (tmp_path / "seeds-wgan_gp-8gaussians.png").stat().st_size > 0
     again = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)

@@ -124,6 +124,24 @@ def test_the_seed_study_compares_final_scores_of_every_pair():
     one_seed = seeds.pairs(final[final["seed"] == 0])  # no interval from one value a side: undecided
     assert seeds.tally([*rows.values(), *one_seed]) == \
         "6 verdicts over 3 pairs and 1 metrics: 1 equivalent, 3 undecided, 2 different"
+    assert all(r["seeds_to_decide"] is None for r in rows.values())  # decided: nothing to project
+    assert [r["seeds_to_decide"] for r in one_seed] == [None] * 3  # one value: no spread to project from
+    assert seeds.outlook([*rows.values(), *one_seed]) == ""  # nothing undecided with a spread to project from
+
+
+def test_an_undecided_pair_says_how_many_seeds_would_decide_it():
+    q = quality({("torch", "eager"): [1.0, 1.2, 0.8, 1.0, 1.2, 0.8], ("jax", "jit"): [1.0] * 6,
+                 ("tf", "graph"): [1.1] * 6})
+    rows = {(r["a"], r["b"]): r for r in seeds.pairs(seeds.finals(q))}
+    assert rows["torch-eager", "jax-jit"]["verdict"] == "undecided"
+    # differences 0, ±0.2: mean 0, spread 0.179, margin 0.1: t(0.975, 13) 0.179 / sqrt(14) = 0.103,
+    # t(0.975, 14) 0.179 / sqrt(15) = 0.099
+    assert rows["torch-eager", "jax-jit"]["seeds_to_decide"] == 15
+    assert rows["torch-eager", "tf-graph"]["seeds_to_decide"] is None  # 0.1 apart, margin 0.105: ~5,000 seeds
+    assert rows["jax-jit", "tf-graph"]["verdict"] == "equivalent"
+    assert seeds.outlook(list(rows.values())) == ("If the seeds to come scattered as these did, the undecided "
+                                                 "verdicts would take 15 seeds a side to decide; "
+                                                 "1 of them not even 1,000 (a difference too near the margin).")
 
 
 def test_a_run_cut_short_scores_its_last_evaluation_not_nothing():

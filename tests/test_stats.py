@@ -128,6 +128,32 @@ def test_the_interval_of_a_mean_difference_covers_95_percent_at_eight_seeds():
     assert stats.expanded_level(8) == pytest.approx(0.9885, abs=1e-4) and stats.expanded_level(10**6) < 0.9501
 
 
+UNIT = np.array([1.0, -1.0] * 3) * np.sqrt(5 / 6)  # six values, mean 0, sample standard deviation 1
+
+
+@pytest.mark.parametrize(("a", "b", "margin", "paired", "seeds"), [
+    (UNIT, np.zeros(6), 1.0, True, 7),  # t(0.975, 5) / sqrt(6) = 1.05 > 1; t(0.975, 6) / sqrt(7) = 0.92
+    (UNIT + 3, np.zeros(6), 1.0, True, 6),  # 3 - 1.05 > 1: different at the first seeds that give an interval
+    (UNIT + 1, np.zeros(6), 1.0, True, None),  # a difference on the margin: no number of seeds decides it
+    (np.full(6, 0.5), np.zeros(6), 1.0, True, 6),  # no spread: the first interval decides
+    (UNIT, -UNIT[::-1], 1.0, False, 11),  # unpaired: spread sqrt(2); t(0.975, 10) sqrt(2) / sqrt(11) = 0.95
+    (UNIT[:1], np.zeros(1), 1.0, True, None),  # one value: no spread to project from
+])
+def test_the_seeds_an_undecided_verdict_would_take_are_projected_from_the_spread(a, b, margin, paired, seeds):
+    assert stats.seeds_to_decide(a, b, margin, paired=paired) == seeds
+
+
+def test_at_the_projected_seeds_the_interval_decides():
+    """Six seeds leave it undecided; the same six differences repeated up to the projected
+    count (their mean kept, their spread nearly) give an interval inside the margin."""
+    d = np.array([0.5, -0.5, 1.0, -1.0, 0.2, -0.2])
+    assert stats.equivalence(stats.mean_difference(d, np.zeros(6), paired=True), 0.5) == "undecided"
+    n = stats.seeds_to_decide(d, np.zeros(6), 0.5, paired=True)
+    more = np.resize(d, 6 * -(-n // 6))
+    assert 6 < n <= more.size < n + 6
+    assert stats.equivalence(stats.mean_difference(more, np.zeros(more.size), paired=True), 0.5) == "equivalent"
+
+
 def test_one_seed_a_side_is_undecided_without_an_interval():
     d = stats.mean_difference([1.0], [2.0, 3.0])
     assert d.value == pytest.approx(-1.5) and not d.known

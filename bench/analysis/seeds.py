@@ -4,7 +4,10 @@ One seed per backend cannot tell "trains as well" from luck. With several seeds 
 (backend, mode), every metric's difference of means between every pair gets a bootstrap 95%
 interval (bench.analysis.stats.mean_difference), paired by seed: a seed fixes the init and
 the input stream in every backend, so over the seeds both ran the per-seed differences are
-resampled and the variation between seeds (far larger than between backends) cancels out.
+resampled and the variation between seeds cancels out, as far as the two runs still follow
+one trajectory (past the parity horizon they are in effect two draws, and their differences
+scatter like the seeds). An undecided verdict comes with a projection: the seeds a side that
+would decide it if the seeds to come scattered as these did (seeds_to_decide).
 The verdict reads the interval against an equivalence margin, 10% (MARGIN) of the pair's mean:
 equivalent (the interval within +-margin), different (wholly outside it) or undecided at
 this number of seeds. Below 6 seeds a side there is no interval and no verdict: a bootstrap
@@ -47,11 +50,14 @@ def pairs(final: pd.DataFrame, margin: float = MARGIN) -> list[dict]:
         values = {run: v.set_index("seed")["value"] for run, v in g.groupby("run", sort=False)}
         for a, b in combinations(values, 2):
             both = values[a].index.intersection(values[b].index)  # the seeds both ran: paired
-            d = stats.mean_difference(values[a][both].to_numpy(), values[b][both].to_numpy(), paired=True)
-            m = margin * abs(values[a][both].mean() + values[b][both].mean()) / 2
-            rows.append({"metric": metric, "a": a, "b": b, "mean_a": values[a][both].mean(),
-                         "mean_b": values[b][both].mean(), "seeds": len(both), "a_minus_b": d.value, "lo": d.lo,
-                         "hi": d.hi, "margin": m, "verdict": stats.equivalence(d, m)})
+            x, y = values[a][both].to_numpy(), values[b][both].to_numpy()
+            d = stats.mean_difference(x, y, paired=True)
+            m = margin * abs(x.mean() + y.mean()) / 2
+            verdict = stats.equivalence(d, m)
+            ahead = stats.seeds_to_decide(x, y, m, paired=True) if verdict.startswith("undecided") else None
+            rows.append({"metric": metric, "a": a, "b": b, "mean_a": x.mean(), "mean_b": y.mean(),
+                         "seeds": len(both), "a_minus_b": d.value, "lo": d.lo, "hi": d.hi, "margin": m,
+                         "verdict": verdict, "seeds_to_decide": ahead})
     return rows
 
 
@@ -62,6 +68,21 @@ def by_pair(rows: list[dict]) -> list[dict]:
         cell = f"{tables.cell(r['a_minus_b'])} [{tables.cell(r['lo'])}, {tables.cell(r['hi'])}] {r['verdict']}"
         out.setdefault((r["a"], r["b"]), {"a": r["a"], "b": r["b"]})[r["metric"]] = cell
     return list(out.values())
+
+
+def outlook(rows: list[dict]) -> str:
+    """How many seeds the undecided verdicts would take, at the spread seen ('' if none can say)."""
+    undecided = [r for r in rows if r["verdict"].startswith("undecided") and r["seeds"] > 1]
+    ahead = sorted(r["seeds_to_decide"] for r in undecided if r["seeds_to_decide"] is not None)
+    never = len(undecided) - len(ahead)
+    parts = []
+    if ahead:
+        span = f"{ahead[0]}" if ahead[0] == ahead[-1] else f"{ahead[0]}-{ahead[-1]} (median {ahead[len(ahead) // 2]})"
+        parts.append(f"the undecided verdicts would take {span} seeds a side to decide")
+    if never:
+        parts.append(f"{never} {'of them' if ahead else 'undecided verdicts'} not even 1,000 "
+                     "(a difference too near the margin)")
+    return f"If the seeds to come scattered as these did, {'; '.join(parts)}." if parts else ""
 
 
 def tally(rows: list[dict]) -> str:

@@ -56,7 +56,8 @@ def section(setup: Setup, run_dir: Path, steps: int) -> tuple[list[dict], str]:
                   + f"\n\nEvery pair: difference of means a - b [expanded bootstrap 95% interval] and the verdict "
                   f"against the margin, {seeds.MARGIN:.0%} of the pair's mean (seeds.csv has the margins). "
                   f"{seeds.tally(rows)}:\n\n"
-                  + tables.markdown_dicts(seeds.by_pair(rows)))
+                  + tables.markdown_dicts(seeds.by_pair(rows))
+                  + (f"\n\n{ahead}" if (ahead := seeds.outlook(rows)) else ""))
 
 
 def main(n_seeds: int, backends: list[str], out: Path, steps: int | None, chosen: list[Setup], device: str,
@@ -72,7 +73,10 @@ def main(n_seeds: int, backends: list[str], out: Path, steps: int | None, chosen
         r, text = section(setup, out / setup.name, n)
         rows += r
         sections.append(text)
-    write_atomic(out / "seeds.csv", pd.DataFrame(rows).to_csv(index=False))
+    table = pd.DataFrame(rows)
+    if "seeds_to_decide" in table:  # a count, blank where decided: not a float column
+        table["seeds_to_decide"] = table["seeds_to_decide"].astype("Int64")
+    write_atomic(out / "seeds.csv", table.to_csv(index=False))
     write_atomic(out / "seeds.md", "# Do they learn the same? Final quality over seeds\n\n"
                  + seeds.__doc__.split("\n\n", 1)[1] + "\n" + "\n\n".join(sections) + "\n")
     print("\n\n".join(sections))
