@@ -133,9 +133,9 @@ UNIT = np.array([1.0, -1.0] * 3) * np.sqrt(5 / 6)  # six values, mean 0, sample 
 
 @pytest.mark.parametrize(("a", "b", "margin", "paired", "seeds"), [
     (UNIT, np.zeros(6), 1.0, True, 7),  # t(0.975, 5) / sqrt(6) = 1.05 > 1; t(0.975, 6) / sqrt(7) = 0.92
-    (UNIT + 3, np.zeros(6), 1.0, True, 6),  # 3 - 1.05 > 1: different at the first seeds that give an interval
+    (UNIT + 3, np.zeros(6), 1.0, True, 7),  # already different at 6 (3 - 1.05 > 1): the next seed
     (UNIT + 1, np.zeros(6), 1.0, True, None),  # a difference on the margin: no number of seeds decides it
-    (np.full(6, 0.5), np.zeros(6), 1.0, True, 6),  # no spread: the first interval decides
+    (np.full(2, 0.5), np.zeros(2), 1.0, True, 6),  # no spread: the first interval decides
     (UNIT, -UNIT[::-1], 1.0, False, 11),  # unpaired: spread sqrt(2); t(0.975, 10) sqrt(2) / sqrt(11) = 0.95
     (UNIT[:1], np.zeros(1), 1.0, True, None),  # one value: no spread to project from
 ])

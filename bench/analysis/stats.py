@@ -187,11 +187,11 @@ def mean_difference(a: Sequence[float], b: Sequence[float], paired: bool = False
 
 def seeds_to_decide(a: Sequence[float], b: Sequence[float], margin: float, paired: bool = False,
                     level: float = LEVEL, most: int = 1000) -> int | None:
-    """A projection for an undecided verdict: the fewest seeds a side at which the interval
-    around the difference seen would lie within +-margin or wholly outside it, if the seeds to
-    come scattered as these did (the t interval's half-width, which the expanded interval has,
-    shrinking as 1/sqrt(n)). None from fewer than two values a side, or where no number up to
-    `most` would decide (a difference too near the margin)."""
+    """A projection for an undecided verdict: the fewest seeds a side, more than these, at
+    which the interval around the difference seen would lie within +-margin or wholly outside
+    it, if the seeds to come scattered as these did (the t interval's half-width, which the
+    expanded interval has, shrinking as 1/sqrt(n)). None from fewer than two values a side, or
+    where no number up to `most` would decide (a difference too near the margin)."""
     from scipy.stats import t
 
     x, y = (np.asarray(v, dtype=np.float64) for v in (a, b))
@@ -200,13 +200,13 @@ def seeds_to_decide(a: Sequence[float], b: Sequence[float], margin: float, paire
         d = x[ok] - y[ok]
         if d.size < 2:
             return None
-        diff, spread = float(d.mean()), float(d.std(ddof=1))
+        diff, spread, have = float(d.mean()), float(d.std(ddof=1)), d.size
     else:
         x, y = x[np.isfinite(x)], y[np.isfinite(y)]
         if min(x.size, y.size) < 2:
             return None
-        diff, spread = float(x.mean() - y.mean()), math.hypot(x.std(ddof=1), y.std(ddof=1))
-    for n in range(min_values(level), most + 1):
+        diff, spread, have = float(x.mean() - y.mean()), math.hypot(x.std(ddof=1), y.std(ddof=1)), min(x.size, y.size)
+    for n in range(max(min_values(level), have + 1), most + 1):
         half = float(t.ppf((1 + level) / 2, n - 1)) * spread / math.sqrt(n)
         if abs(diff) + half <= margin or abs(diff) - half > margin:
             return n
