@@ -157,6 +157,16 @@ def verdict(r: Interval, slower: str = "slower", faster: str = "faster") -> str:
     return slower if r.lo > 1 else faster
 
 
+def _finite(a: Sequence[float], b: Sequence[float], paired: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The values to compare: paired, the pairs whose two values are both finite; else each
+    side's finite values."""
+    x, y = (np.asarray(v, dtype=np.float64) for v in (a, b))
+    if paired:
+        ok = np.isfinite(x) & np.isfinite(y)
+        return x[ok], y[ok]
+    return x[np.isfinite(x)], y[np.isfinite(y)]
+
+
 def mean_difference(a: Sequence[float], b: Sequence[float], paired: bool = False, level: float = LEVEL,
                     draws: int = 10 * DRAWS, seed: int = SEED) -> Interval:
     """mean(a) - mean(b), with an expanded percentile bootstrap interval (its tails are read
@@ -165,15 +175,13 @@ def mean_difference(a: Sequence[float], b: Sequence[float], paired: bool = False
     varies between pairs (a seed's init and input stream), so the per-pair differences are
     resampled and that variation cancels out. No interval from fewer than min_values(level) a
     side (pairs)."""
-    x, y = (np.asarray(v, dtype=np.float64) for v in (a, b))
+    x, y = _finite(a, b, paired)
     if paired:
-        ok = np.isfinite(x) & np.isfinite(y)
-        d = x[ok] - y[ok]
+        d = x - y
         if d.size < min_values(level):
             return Interval(float(d.mean()) if d.size else float("nan"), float("nan"), float("nan"))
         boot = d[np.random.default_rng(seed).integers(d.size, size=(draws, d.size))].mean(axis=1)
         return _interval(float(d.mean()), boot, expanded_level(d.size, level))
-    x, y = x[np.isfinite(x)], y[np.isfinite(y)]
     if not x.size or not y.size:
         return Interval(float("nan"), float("nan"), float("nan"))
     value = float(x.mean() - y.mean())
@@ -194,19 +202,12 @@ def seeds_to_decide(a: Sequence[float], b: Sequence[float], margin: float, paire
     where no number up to `most` would decide (a difference too near the margin)."""
     from scipy.stats import t
 
-    x, y = (np.asarray(v, dtype=np.float64) for v in (a, b))
-    if paired:
-        ok = np.isfinite(x) & np.isfinite(y)
-        d = x[ok] - y[ok]
-        if d.size < 2:
-            return None
-        diff, spread, have = float(d.mean()), float(d.std(ddof=1)), d.size
-    else:
-        x, y = x[np.isfinite(x)], y[np.isfinite(y)]
-        if min(x.size, y.size) < 2:
-            return None
-        diff, spread, have = float(x.mean() - y.mean()), math.hypot(x.std(ddof=1), y.std(ddof=1)), min(x.size, y.size)
-    for n in range(max(min_values(level), have + 1), most + 1):
+    x, y = _finite(a, b, paired)
+    if min(x.size, y.size) < 2:
+        return None
+    diff = float(x.mean() - y.mean())
+    spread = float(np.std(x - y, ddof=1)) if paired else math.hypot(x.std(ddof=1), y.std(ddof=1))
+    for n in range(max(min_values(level), min(x.size, y.size) + 1), most + 1):
         half = float(t.ppf((1 + level) / 2, n - 1)) * spread / math.sqrt(n)
         if abs(diff) + half <= margin or abs(diff) - half > margin:
             return n
