@@ -80,7 +80,7 @@ def outlook(rows: list[dict]) -> str:
         span = f"{ahead[0]}" if ahead[0] == ahead[-1] else f"{ahead[0]}-{ahead[-1]} (median {ahead[len(ahead) // 2]})"
         parts.append(f"the undecided verdicts would take {span} seeds a side to decide")
     if never:
-        parts.append(f"{never} {'of them' if ahead else 'undecided verdicts'} not even 1,000 "
+        parts.append(f"{never} {'of them' if ahead else 'undecided verdicts'} not even {stats.MOST_SEEDS:,} "
                      "(a difference too near the margin)")
     return f"If the seeds to come scattered as these did, {'; '.join(parts)}." if parts else ""
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 LEVEL = 0.95
+MOST_SEEDS = 1000  # where seeds_to_decide stops looking: a projection past it says nothing useful
 DRAWS = 1000  # enough for the 2.5% and 97.5% percentiles to settle to ~1%
 SEED = 0
 
@@ -194,7 +195,7 @@ def mean_difference(a: Sequence[float], b: Sequence[float], paired: bool = False
 
 
 def seeds_to_decide(a: Sequence[float], b: Sequence[float], margin: float, paired: bool = False,
-                    level: float = LEVEL, most: int = 1000) -> int | None:
+                    level: float = LEVEL, most: int = MOST_SEEDS) -> int | None:
     """A projection for an undecided verdict: the fewest seeds a side, more than these, at
     which the interval around the difference seen would lie within +-margin or wholly outside
     it, if the seeds to come scattered as these did (the t interval's half-width, which the
@@ -207,11 +208,10 @@ def seeds_to_decide(a: Sequence[float], b: Sequence[float], margin: float, paire
         return None
     diff = float(x.mean() - y.mean())
     spread = float(np.std(x - y, ddof=1)) if paired else math.hypot(x.std(ddof=1), y.std(ddof=1))
-    for n in range(max(min_values(level), min(x.size, y.size) + 1), most + 1):
-        half = float(t.ppf((1 + level) / 2, n - 1)) * spread / math.sqrt(n)
-        if abs(diff) + half <= margin or abs(diff) - half > margin:
-            return n
-    return None
+    n = np.arange(max(min_values(level), min(x.size, y.size) + 1), most + 1)
+    half = t.ppf((1 + level) / 2, n - 1) * spread / np.sqrt(n)
+    decided = n[(abs(diff) + half <= margin) | (abs(diff) - half > margin)]
+    return int(decided[0]) if decided.size else None
 
 
 def equivalence(d: Interval, margin: float) -> str:
